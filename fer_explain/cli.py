@@ -1,0 +1,129 @@
+"""The ``fer-explain`` command line: thin wrappers over the package's public API.
+
+Every subcommand has ``--help``. Heavy imports happen inside each command so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
+    """``["classes=8", "aligned=False"]`` -> ``{"classes": 8, "aligned": False}`` (Python literals or strings)."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"--opt expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value
+    return out
+
+
+# --- manifest ------------------------------------------------------------------------------------
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from fer_explain.data.sources import ADAPTERS, build_manifest, describe_layouts
+
+    if args.list or args.dataset is None:
+        print(describe_layouts())
+        return 0
+    if args.root is None:
+        raise SystemExit(f"fer-explain manifest {args.dataset}: ROOT (the dataset folder) is required")
+    if args.dataset not in ADAPTERS:
+        raise SystemExit(f"unknown dataset {args.dataset!r}; valid: {', '.join(sorted(ADAPTERS))}")
+    manifest = build_manifest(args.dataset, args.root, **_parse_options(args.opt))
+    out = Path(args.out) if args.out else Path("data_manifests") / args.dataset
+    path = manifest.save(out, parquet=args.parquet)
+    print(repr(manifest))
+    print(manifest.class_distribution().to_string())
+    print(f"wrote {path} (+ .json sidecar{', .parquet' if args.parquet else ''})")
+    return 0
+
+
+def _cmd_check_manifest(args: argparse.Namespace) -> int:
+    from fer_explain.data.check import check_manifest, write_cleaned
+    from fer_explain.data.manifest import Manifest
+
+    manifest = Manifest.load(args.manifest, root=args.root, verify_hash=not args.ignore_hash)
+    report = check_manifest(manifest, check_files=not args.no_files, progress=not args.quiet)
+    print(report.summary())
+    if args.clean:
+        if report.table_problems:
+            print("not writing a cleaned manifest: the problems above are not tied to rows", file=sys.stderr)
+            return 1
+        cleaned, dropped = write_cleaned(report, args.clean)
+        print(f"wrote cleaned manifest {cleaned} ({len(manifest) - len(report.dropped())} rows) "
+              f"and dropped rows {dropped} ({len(report.dropped())} rows)")
+    return 0 if report.ok else 1
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fer-explain",
+        description="Train facial emotion recognition models and find out why they predict what they predict.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+    p = sub.add_parser(
+        "manifest",
+        help="build a manifest from a dataset's on-disk layout",
+        description="Build a manifest (CSV + JSON sidecar) from a dataset folder in its original layout. "
+        "Run with --list to see every supported layout.",
+    )
+    p.add_argument("dataset", nargs="?", help="dataset adapter name (see --list)")
+    p.add_argument("root", nargs="?", help="the dataset's folder")
+    p.add_argument("--out", help="output path without suffix (default data_manifests/<dataset>)")
+    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="adapter option, e.g. --opt classes=8 (repeatable)")
+    p.add_argument("--parquet", action="store_true", help="also write a Parquet copy")
+    p.add_argument("--list", action="store_true", help="list the supported datasets and their layouts")
+    commands["manifest"] = _cmd_manifest
+
+    p = sub.add_parser(
+        "check-manifest",
+        help="report every problem of a manifest in one pass",
+        description="Check a manifest's table and (by default) every image it references; report all problems. "
+        "With --clean, write a cleaned manifest and the list of dropped rows. Exit status 1 when problems exist.",
+    )
+    p.add_argument("manifest", help="manifest CSV (or Parquet) path")
+    p.add_argument("--root", help="override the root folder recorded in the manifest")
+    p.add_argument("--no-files", action="store_true", help="check only the table, not the images")
+    p.add_argument("--clean", metavar="OUT", help="write the cleaned manifest to OUT and dropped rows beside it")
+    p.add_argument("--ignore-hash", action="store_true", help="accept a table edited after it was saved")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    commands["check-manifest"] = _cmd_check_manifest
+
+    parser.set_defaults(_commands=commands)
+    return parser
+
+
+def _version() -> str:
+    from fer_explain import __version__
+
+    return f"fer-explain {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    return int(args._commands[args.command](args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
