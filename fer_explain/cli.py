@@ -30,15 +30,14 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
 
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
-    from fer_explain.data.sources import ADAPTERS, build_manifest, describe_layouts
+    from fer_explain.data.sources import build_manifest, describe_layout
 
     if args.list or args.dataset is None:
-        print(describe_layouts())
+        print(describe_layout())
         return 0
     if args.root is None:
-        raise SystemExit(f"fer-explain manifest {args.dataset}: ROOT (the dataset folder) is required")
-    if args.dataset not in ADAPTERS:
-        raise SystemExit(f"unknown dataset {args.dataset!r}; valid: {', '.join(sorted(ADAPTERS))}")
+        print(describe_layout(args.dataset))
+        raise SystemExit(f"fer-explain manifest {args.dataset}: ROOT (the dataset folder above) is required")
     manifest = build_manifest(args.dataset, args.root, **_parse_options(args.opt))
     out = Path(args.out) if args.out else Path("data_manifests") / args.dataset
     path = manifest.save(out, parquet=args.parquet)

@@ -139,7 +139,8 @@ class Manifest:
     def has_landmarks(self) -> np.ndarray:
         if "landmarks" not in self.df:
             return np.zeros(len(self), dtype=bool)
-        return self.df["landmarks"].notna().to_numpy() & (self.df["landmarks"].astype(str) != "")
+        col = self.df["landmarks"]
+        return np.asarray(col.notna(), dtype=bool) & np.asarray(col.astype(str) != "", dtype=bool)
 
     def landmarks(self, rows: Iterable[int] | None = None) -> np.ndarray:
         """``(N, 68, 2)`` float32 landmarks, NaN where a row has none."""

@@ -1,0 +1,121 @@
+"""Seeded splits: stratified, subject-disjoint, and carving a validation set out of train."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_explain.data.manifest import make_manifest
+from fer_explain.data.splits import allocate, carve_validation, stratified_split, subject_disjoint_split
+
+CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
+
+
+def _labels(n: int = 2000, seed: int = 0) -> np.ndarray:
+    p = np.array([0.14, 0.015, 0.14, 0.25, 0.17, 0.11, 0.175])
+    return np.random.default_rng(seed).choice(CLASSES, size=n, p=p / p.sum())
+
+
+def test_allocate_is_exact() -> None:
+    assert allocate(5, [0.8, 0.2]).tolist() == [4, 1]
+    assert allocate(6, [0.8, 0.2]).tolist() == [5, 1]
+    assert allocate(10, [1, 1, 1]).sum() == 10
+    with pytest.raises(ValueError):
+        allocate(3, [0, 0])
+
+
+def test_stratified_split_proportions_and_determinism() -> None:
+    labels = _labels()
+    split = stratified_split(labels, test_size=0.2, seed=7)
+    assert set(split) == {"train", "test"}
+    for c in CLASSES:
+        in_class = labels == c
+        frac = (split[in_class] == "test").mean()
+        assert abs(frac - 0.2) <= 1.0 / in_class.sum() + 1e-9, c
+    assert (split == stratified_split(labels, test_size=0.2, seed=7)).all()
+    assert (split != stratified_split(labels, test_size=0.2, seed=8)).any()
+
+
+def test_stratified_split_three_ways() -> None:
+    labels = _labels(700)
+    split = stratified_split(labels, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0)
+    counts = pd.Series(split).value_counts()
+    assert abs(counts["val"] - 70) <= 7 and abs(counts["test"] - 140) <= 7
+    with pytest.raises(ValueError, match="sum to 1"):
+        stratified_split(labels, {"train": 0.7, "test": 0.2})
+    with pytest.raises(ValueError, match="exactly one"):
+        stratified_split(labels, {"train": 0.8, "test": 0.2}, test_size=0.2)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        stratified_split(labels, test_size=1.5)
+
+
+def _subjects(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    subjects, labels = [], []
+    for s in range(40):
+        n = int(rng.integers(5, 30))
+        subjects += [f"S{s:03d}"] * n
+        labels += list(rng.choice(CLASSES, size=n))
+    return np.array(subjects), np.array(labels)
+
+
+def test_subject_disjoint_split() -> None:
+    subjects, labels = _subjects()
+    split = subject_disjoint_split(subjects, labels, test_size=0.25, seed=3)
+    df = pd.DataFrame({"s": subjects, "l": labels, "split": split})
+    assert (df.groupby("s")["split"].nunique() == 1).all()
+    test_frac = (split == "test").mean()
+    assert abs(test_frac - 0.25) < 0.05
+    for c in CLASSES:
+        frac = (df.loc[df["l"] == c, "split"] == "test").mean()
+        assert abs(frac - 0.25) < 0.1, c
+    assert (split == subject_disjoint_split(subjects, labels, test_size=0.25, seed=3)).all()
+    assert (split != subject_disjoint_split(subjects, labels, test_size=0.25, seed=4)).any()
+
+
+def test_subject_disjoint_edge_cases() -> None:
+    split = subject_disjoint_split(["A"] * 3 + ["B"], ["anger"] * 4, test_size=0.9)
+    assert set(split) == {"train", "test"}
+    with pytest.raises(ValueError, match="at least 2 subjects"):
+        subject_disjoint_split(["A", "A"], ["anger", "fear"], test_size=0.5)
+    with pytest.raises(ValueError, match="differ in length"):
+        subject_disjoint_split(["A", "B"], ["anger"], test_size=0.5)
+
+
+def _manifest(n_train: int = 1000, n_test: int = 200):
+    labels = _labels(n_train + n_test, seed=1)
+    rows = pd.DataFrame({
+        "dataset": "fer2013", "image": "fer2013.csv", "label": labels,
+        "split": ["train"] * n_train + ["publictest"] * n_test, "pixel_row": np.arange(n_train + n_test),
+    })
+    return make_manifest(rows, "/tmp", "basic7", name="toy")
+
+
+def test_carve_validation_count_stratified_and_seeded() -> None:
+    m = _manifest()
+    out = carve_validation(m, 100, seed=4)
+    assert out.df["split"].value_counts().to_dict() == {"train": 900, "publictest": 200, "val": 100}
+    assert (out.df.loc[m.df["split"] == "publictest", "split"] == "publictest").all()
+    train = m.df[m.df["split"] == "train"]
+    val = out.df[out.df["split"] == "val"]
+    for c in CLASSES:
+        expected = 100 * (train["label"] == c).mean()
+        assert abs((val["label"] == c).sum() - expected) <= 1.0, c
+    assert (out.df["split"] == carve_validation(m, 100, seed=4).df["split"]).all()
+    assert (out.df["split"] != carve_validation(m, 100, seed=5).df["split"]).any()
+    assert (m.df["split"] != "val").all()  # the input is untouched
+
+
+def test_carve_validation_fraction_and_errors() -> None:
+    m = _manifest()
+    out = carve_validation(m, 0.1, seed=0, stratified=False)
+    assert (out.df["split"] == "val").sum() == 100
+    with pytest.raises(ValueError, match="already has a 'val' split"):
+        carve_validation(out, 10)
+    with pytest.raises(KeyError, match="present"):
+        carve_validation(m, 10, from_split="training")
+    with pytest.raises(ValueError, match="cannot move 1000"):
+        carve_validation(m, 1000)
+    with pytest.raises(ValueError, match="count >= 1 or a fraction"):
+        carve_validation(m, -0.5)
