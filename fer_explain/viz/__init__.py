@@ -1,0 +1,30 @@
+"""Figures from arrays: overlays, explanation grids, confusion heatmaps, region charts, training
+curves, occlusion and SE-block panels.
+
+Every function returns a :class:`matplotlib.figure.Figure` it created (or the Figure of the ``ax``
+it was given), never calls ``plt.show()`` and never changes matplotlib's backend or global style.
+"""
+
+from fer_explain.viz.bars import plot_region_bars, plot_region_emotion_heatmap
+from fer_explain.viz.confusion import plot_confusion
+from fer_explain.viz.curves import plot_training_curves
+from fer_explain.viz.occlusion import plot_occlusion
+from fer_explain.viz.overlay import explanation_grid, overlay, to_display_image
+from fer_explain.viz.se import plot_se_maps
+from fer_explain.viz.style import EMOTION_COLORS, SEED002_ORDER, emotion_palette, seed002_order
+
+__all__ = [
+    "EMOTION_COLORS",
+    "SEED002_ORDER",
+    "emotion_palette",
+    "explanation_grid",
+    "overlay",
+    "plot_confusion",
+    "plot_occlusion",
+    "plot_region_bars",
+    "plot_region_emotion_heatmap",
+    "plot_se_maps",
+    "plot_training_curves",
+    "seed002_order",
+    "to_display_image",
+]
