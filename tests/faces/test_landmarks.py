@@ -1,0 +1,203 @@
+"""dlib landmarks on a real photo (skimage's astronaut), fallback policy, manifest-wide extraction,
+and (when FER2013 is present) extraction on real FER2013 faces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("dlib")
+skdata = pytest.importorskip("skimage.data")
+
+from fer_explain.data.io import to_channels
+from fer_explain.data.manifest import format_landmarks, make_manifest
+from fer_explain.faces import landmarks as L
+from fer_explain.faces.regions import MEAN_FACE_68, region_mask
+
+try:
+    L.predictor_path()
+except L.PredictorNotFoundError as exc:  # pragma: no cover - the package is a dependency
+    pytest.skip(f"dlib predictor missing: {exc}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return skdata.astronaut()
+
+
+def _inside(points: np.ndarray, box: tuple[int, int, int, int], grow: float) -> np.ndarray:
+    """Points inside the box with each side pushed out by ``grow`` times the box's width/height."""
+    x, y, w, h = box
+    dx, dy = grow * w, grow * h
+    return ((points[:, 0] >= x - dx) & (points[:, 0] <= x + w + dx)
+            & (points[:, 1] >= y - dy) & (points[:, 1] <= y + h + dy))
+
+
+def test_predictor_found_without_importing_package():
+    p = L.predictor_path()
+    assert p.name == "shape_predictor_68_face_landmarks.dat" and p.parent.name == "models" and p.is_file()
+
+
+def test_predictor_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv(L.PREDICTOR_ENV, str(tmp_path / "nope.dat"))
+    with pytest.raises(L.PredictorNotFoundError, match="nope.dat"):
+        L.predictor_path()
+
+
+def test_astronaut_rgb(astronaut):
+    res = L.detect_landmarks(astronaut, upsample=0)
+    assert res.source == "detected"
+    assert res.points.shape == (68, 2) and res.points.dtype == np.float32
+    h, w = astronaut.shape[:2]
+    assert (res.points >= 0).all() and (res.points[:, 0] < w).all() and (res.points[:, 1] < h).all()
+    assert _inside(res.points, res.box, 0.15).all()
+    assert 55 <= _inside(res.points, res.box, 0.0).sum() < 68  # the chin and jaw spill out of the tight box
+    # anatomy: eyes above nose above mouth; the subject's right eye (37-42) on the image's left
+    eyes_y, nose_y, mouth_y = res.points[36:48, 1].mean(), res.points[27:36, 1].mean(), res.points[48:68, 1].mean()
+    assert eyes_y < nose_y < mouth_y
+    assert res.points[36:42, 0].mean() < res.points[42:48, 0].mean()
+    masks = {n: region_mask(res.points, n, (h, w)) for n in ["eyes", "nose", "mouth", "face"]}
+    assert all(m.any() for m in masks.values())
+    assert np.nonzero(masks["mouth"])[0].min() > np.nonzero(masks["nose"])[0].mean()
+    assert np.nonzero(masks["eyes"])[0].max() < np.nonzero(masks["mouth"])[0].min()
+
+
+def test_astronaut_grey_matches_rgb(astronaut):
+    rgb = L.detect_landmarks(astronaut, upsample=0)
+    grey = L.detect_landmarks(to_channels(astronaut, 1), upsample=0)
+    also = L.detect_landmarks(to_channels(astronaut, 1)[..., None], upsample=0)  # (H, W, 1)
+    assert grey.source == "detected" and np.array_equal(grey.points, also.points)
+    assert np.abs(grey.points - rgb.points).mean() < 3.0
+
+
+def test_largest_face_is_taken(astronaut):
+    crop = astronaut[50:210, 140:300]  # one face, 160 x 160
+    big = np.asarray(Image.fromarray(crop).resize((320, 320), Image.BILINEAR))
+    canvas = np.zeros((340, 520, 3), np.uint8)
+    canvas[10:170, 10:170] = crop
+    canvas[10:330, 190:510] = big
+    res = L.detect_landmarks(canvas, upsample=0)
+    assert res.source == "detected" and res.box[0] >= 190 and res.box[2] > 120
+    assert (res.points[:, 0] > 190).all()
+
+
+def test_no_face_fallback_and_error():
+    blank = np.full((48, 48), 128, np.uint8)
+    res = L.detect_landmarks(blank, upsample=1)
+    assert res.source == "fallback" and res.box == (0, 0, 48, 48) and res.points.shape == (68, 2)
+    part = L.detect_landmarks(blank, upsample=1, fallback_box=(0.1, 0.1, 0.9, 0.9))
+    assert part.box == (5, 5, 38, 38)
+    with pytest.raises(L.NoFaceError, match="grey_wall.png: no face detected"):
+        L.detect_landmarks(blank, upsample=1, fallback=False, name="grey_wall.png")
+
+
+def test_bad_images():
+    with pytest.raises(TypeError, match="uint8"):
+        L.detect_landmarks(np.zeros((48, 48), np.float32))
+    with pytest.raises(ValueError, match=r"grey \(H, W\) or RGB \(H, W, 3\).*\(48, 48, 4\)"):
+        L.detect_landmarks(np.zeros((48, 48, 4), np.uint8))
+    with pytest.raises(ValueError, match="upsample"):
+        L.detect_landmarks(np.zeros((48, 48), np.uint8), upsample=-1)
+
+
+def test_check_and_flip_landmarks():
+    with pytest.raises(ValueError, match=r"\(68, 2\) or \(N, 68, 2\)"):
+        L.check_landmarks(np.zeros((136,)))
+    with pytest.raises(ValueError, match=r"\(N, 68, 2\)"):
+        L.check_landmarks(np.zeros((68, 2)), batched=True)
+    pts = (8 + 32 * MEAN_FACE_68).astype(np.float32)  # symmetric about x = 24 (width 49)
+    flipped = L.flip_landmarks(pts, width=49)
+    np.testing.assert_allclose(flipped, pts, atol=0.02)
+    skew = pts + np.linspace(0, 3, 68, dtype=np.float32)[:, None]
+    np.testing.assert_allclose(L.flip_landmarks(L.flip_landmarks(skew, 49), 49), skew, atol=1e-5)
+    assert L.flip_landmarks(skew, 49)[36, 0] == pytest.approx(48 - skew[45, 0])
+
+
+# --- manifests ---------------------------------------------------------------------------------------
+def _tiny_manifest(root: Path, astronaut: np.ndarray):
+    Image.fromarray(astronaut[40:220, 130:310]).resize((90, 90)).save(root / "face.png")
+    Image.fromarray(np.full((48, 48), 90, np.uint8)).save(root / "blank.png")
+    given = (4 + 40 * MEAN_FACE_68)
+    rows = [
+        {"dataset": "t", "image": "face.png", "label": "happiness", "split": "train"},
+        {"dataset": "t", "image": "blank.png", "label": "neutral", "split": "train"},
+        {"dataset": "t", "image": "blank.png", "label": "neutral", "split": "test",
+         "landmarks": format_landmarks(given), "landmark_source": "synthetic"},
+    ]
+    return make_manifest(rows, root, name="tiny"), given
+
+
+def test_extract_landmarks_paths_and_cache(tmp_path, astronaut):
+    m, given = _tiny_manifest(tmp_path, astronaut)
+    before = m.df.copy()
+    out, summary = L.extract_landmarks(m, upsample=1, progress=False)
+    assert out is not m and m.df.equals(before)  # input untouched
+    assert list(out.df["landmark_source"]) == ["detected", "fallback", "synthetic"]
+    pts = out.landmarks()
+    assert pts.shape == (3, 68, 2) and np.isfinite(pts).all()
+    np.testing.assert_allclose(pts[2], given, atol=0.006)  # given landmarks kept (2-decimal text)
+    assert summary.loc["detected", "computed"] == 1 and summary.loc["fallback", "rows"] == 1
+    assert summary.loc["synthetic", "computed"] == 0 and summary["rows"].sum() == 3
+    out.validate()
+    # the saved manifest round-trips, and a second run is a cache hit that changes nothing
+    saved = out.save(tmp_path / "tiny_lm")
+    again, summary2 = L.extract_landmarks(type(m).load(saved), progress=False)
+    assert again.df.equals(type(m).load(saved).df) and summary2["computed"].sum() == 0
+    # overwrite recomputes everything (the synthetic row's blank image falls back)
+    redo, s3 = L.extract_landmarks(out, upsample=1, overwrite=True, progress=False)
+    assert list(redo.df["landmark_source"]) == ["detected", "fallback", "fallback"] and s3["computed"].sum() == 3
+
+
+def test_extract_without_fallback(tmp_path, astronaut):
+    m, _ = _tiny_manifest(tmp_path, astronaut)
+    with pytest.raises(L.NoFaceError, match=r"manifest row 1 \(blank.png\)"):
+        L.extract_landmarks(m, fallback=False, progress=False)
+    out, summary = L.extract_landmarks(m, fallback=False, errors="skip", progress=False)
+    assert list(out.has_landmarks()) == [True, False, True]
+    assert summary.loc["none", "rows"] == 1
+
+
+def test_extract_with_worker_processes(tmp_path, astronaut):
+    m, _ = _tiny_manifest(tmp_path, astronaut)
+    here, _ = L.extract_landmarks(m, progress=False)
+    pooled, _ = L.extract_landmarks(m, workers=1, chunksize=1, progress=False)
+    assert here.df.equals(pooled.df)
+
+
+# --- real FER2013 --------------------------------------------------------------------------------
+def _fer_dir() -> Path | None:
+    env = os.environ.get("FER_EXPLAIN_FER2013_DIR")
+    for cand in ([Path(env)] if env else []) + [Path("/tmp/fer2013")]:
+        if (cand / "train").is_dir():
+            return cand
+    return None
+
+
+FOLDER_LABELS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+                 "neutral": "neutral", "sad": "sadness", "surprise": "surprise"}
+
+
+@pytest.mark.realdata
+def test_fer2013_every_face_gets_68_points():
+    root = _fer_dir()
+    if root is None:
+        pytest.skip("FER2013 image folders not found (set FER_EXPLAIN_FER2013_DIR or extract to /tmp/fer2013)")
+    rows = []
+    for folder, label in FOLDER_LABELS.items():
+        files = sorted((root / "train" / folder).glob("*.jpg"))[:29]
+        rows += [{"dataset": "fer2013", "image": str(f.relative_to(root)), "label": label, "split": "train"}
+                 for f in files]
+    m = make_manifest(rows, root, name="fer2013_sample")
+    assert len(m) >= 150
+    out, summary = L.extract_landmarks(m, upsample=1, progress=False)
+    pts = out.landmarks()
+    assert pts.shape == (len(m), 68, 2) and np.isfinite(pts).all()
+    assert set(out.df["landmark_source"]) <= {"detected", "fallback"}
+    share = summary.loc["detected", "share"]
+    print(f"\nFER2013 sample of {len(m)}: detected {share:.1%}, fallback {summary.loc['fallback', 'share']:.1%}")
+    assert 0.4 < share < 0.95  # measured here: about 68% with upsample=1
+    assert (pts > -10).all() and (pts < 58).all()  # on (or just around) the 48 x 48 crop
