@@ -1,6 +1,5 @@
-"""Test-wide settings: a non-interactive matplotlib backend and a deterministic thread count."""
+"""Test-wide settings: a non-interactive matplotlib backend."""
 
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("FER_EXPLAIN_QUIET", "1")
