@@ -39,6 +39,11 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
         print(describe_layout(args.dataset))
         raise SystemExit(f"fer-explain manifest {args.dataset}: ROOT (the dataset folder above) is required")
     manifest = build_manifest(args.dataset, args.root, **_parse_options(args.opt))
+    if args.carve_val:
+        from fer_explain.data.splits import carve_validation
+
+        n = float(args.carve_val)
+        manifest = carve_validation(manifest, int(n) if n >= 1 else n, seed=args.seed, from_split="train")
     out = Path(args.out) if args.out else Path("data_manifests") / args.dataset
     path = manifest.save(out, parquet=args.parquet)
     print(repr(manifest))
@@ -80,6 +85,40 @@ def _cmd_landmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fer_explain.train.engine import train_from_manifest
+
+    overrides = _parse_options(args.set)
+    result = train_from_manifest(
+        args.manifest, args.model, args.recipe, args.out, size=args.size, channels=args.channels,
+        train_split=args.train_split, val_split=args.val_split or None,
+        model_args=_parse_options(args.model_arg), init_from=args.init_from, trainable=args.trainable,
+        device=args.device, num_workers=args.workers, resume=args.resume, notes=args.notes,
+        checkpoint_every_steps=args.checkpoint_every, **overrides,
+    )
+    print(result.history.to_string(index=False))
+    print(f"best epoch {result.best_epoch}; wrote {args.out}.safetensors + {args.out}.json")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fer_explain.analysis.evaluation import evaluation_table
+    from fer_explain.train.engine import evaluate_checkpoint
+
+    res = evaluate_checkpoint(args.checkpoint, args.manifest, split=args.split, device=args.device)
+    from fer_explain.data.manifest import Manifest
+
+    classes = Manifest.load(args.manifest).label_space.classes
+    table = evaluation_table(res.labels, res.preds, classes)
+    print(table.to_string())
+    print(f"accuracy {res.accuracy:.4f} on {len(res.labels)} faces (split {args.split})")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 
@@ -105,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adapter option, e.g. --opt classes=8 (repeatable)")
     p.add_argument("--parquet", action="store_true", help="also write a Parquet copy")
     p.add_argument("--list", action="store_true", help="list the supported datasets and their layouts")
+    p.add_argument("--carve-val", metavar="N", help="move N training rows (or a fraction < 1) to a stratified "
+                   "'val' split, e.g. 3500 for FER2013 as in seed 004")
+    p.add_argument("--seed", type=int, default=0, help="seed of --carve-val (default 0)")
     commands["manifest"] = _cmd_manifest
 
     p = sub.add_parser(
@@ -139,6 +181,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="recompute landmarks that are already present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     commands["landmarks"] = _cmd_landmarks
+
+    p = sub.add_parser(
+        "train",
+        help="train a registered model on a manifest with a paper's recipe and save a checkpoint",
+        description="Train a model (see fer_explain.models.list_models) with a named recipe (seed001, seed002, "
+        "seed003_paper, seed003_code, seed004, quick); any recipe field can be overridden with --set. "
+        "With --init-from it fine-tunes a checkpoint (transfer learning). Runs under torchrun for several GPUs.",
+    )
+    p.add_argument("manifest", help="manifest CSV path")
+    p.add_argument("--model", required=True, help="registered model name, e.g. deep_emotion")
+    p.add_argument("--recipe", default="quick", help="recipe name (default quick)")
+    p.add_argument("--out", required=True, help="checkpoint path without suffix (writes .safetensors + .json)")
+    p.add_argument("--size", type=int, help="input size (default: the model's native size)")
+    p.add_argument("--channels", type=int, help="input channels (default: the model's)")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--val-split", default="val", help="validation split ('' for none)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a recipe field, e.g. --set epochs=5 --set time_budget_minutes=45")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="model constructor argument, e.g. --model-arg width=0.25")
+    p.add_argument("--init-from", help="start from this checkpoint (transfer learning)")
+    p.add_argument("--trainable", default="all", help="with --init-from: 'all' or 'head'")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its resume state")
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="save resume state every STEPS steps")
+    p.add_argument("--notes", default="", help="free text stored in the checkpoint's metadata")
+    commands["train"] = _cmd_train
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on a manifest split (cross-dataset through the label-space mapping)",
+        description="Accuracy, per-class accuracy and support of a checkpoint on one split of a manifest. When the "
+        "manifest's label space lacks a class of the model (e.g. no 'neutral'), that output's probability is set "
+        "to zero.",
+    )
+    p.add_argument("checkpoint", help="checkpoint path (with or without .safetensors)")
+    p.add_argument("manifest", help="manifest CSV path")
+    p.add_argument("--split", default="test", help="split to score (default test)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", help="write the per-class table as CSV")
+    commands["evaluate"] = _cmd_evaluate
 
     parser.set_defaults(_commands=commands)
     return parser

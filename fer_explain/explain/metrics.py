@@ -1,0 +1,390 @@
+"""Metrics over an :class:`~fer_explain.explain.base.Explanation`, kept apart from the explainers.
+
+Masks are plain tensors: ``(N, H, W)`` bool (or 0/1) at the maps' resolution, e.g. face-region
+masks from ``fer_explain.faces.regions`` or the synthetic faces' ground-truth evidence masks
+(dilated by a couple of pixels). Per-sample metrics return ``(N,)`` float tensors with ``NaN``
+where the metric is undefined for a sample (empty mask, no positive attribution); average them
+with ``torch.nanmean``.
+
+* localisation: :func:`region_mass`, :func:`region_mass_table`, :func:`asymmetry`,
+  :func:`pointing_game`, :func:`relevance_mass_accuracy`, :func:`relevance_rank_accuracy`;
+* complexity: :func:`sparsity` (Gini index), :func:`sparsity_table`;
+* faithfulness: :func:`deletion_curve`, :func:`insertion_curve` (probabilities and AUC);
+* sanity: :func:`cascading_randomization` (Adebayo et al. 2018), :func:`agreement`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy.stats import rankdata
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from fer_explain.explain.base import Explainer, Explanation, explaining, model_device
+
+__all__ = [
+    "PerturbationCurve",
+    "agreement",
+    "asymmetry",
+    "cascading_randomization",
+    "deletion_curve",
+    "insertion_curve",
+    "pointing_game",
+    "randomizable_layers",
+    "region_mass",
+    "region_mass_table",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "sparsity",
+    "sparsity_table",
+    "spearman",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+def _mask(mask: Tensor, exp: Explanation, name: str = "mask") -> Tensor:
+    m = torch.as_tensor(mask).to("cpu")
+    if m.dim() == 4 and m.shape[1] == 1:
+        m = m[:, 0]
+    if m.shape != exp.maps.shape:
+        raise ValueError(f"{name} has shape {tuple(m.shape)} but the maps are {tuple(exp.maps.shape)}")
+    return m.bool()
+
+
+def _group_labels(exp: Explanation, by: Literal["target", "label", "prediction"]) -> Tensor:
+    if by == "target":
+        return exp.targets
+    if by == "prediction":
+        return exp.predictions
+    if by == "label":
+        if exp.labels is None:
+            raise ValueError("by='label' needs an Explanation with labels (attribute(x, labels=...))")
+        return exp.labels
+    raise ValueError(f"by must be 'target', 'label' or 'prediction', got {by!r}")
+
+
+def _class_name(k: int, class_names: Sequence[str] | None) -> str:
+    return class_names[k] if class_names is not None and k < len(class_names) else f"class_{k}"
+
+
+# --------------------------------------------------------------------------- region mass
+def region_mass(exp: Explanation, region_masks: Mapping[str, Tensor]) -> pd.DataFrame:
+    """Share of the positive attribution inside each region, per sample.
+
+    ``mass_r = sum(relu(map) * mask_r) / sum(relu(map))`` (NaN for a map without positive values).
+    Regions may overlap, so rows need not sum to one.
+
+    Returns:
+        DataFrame, one row per sample, one column per region.
+    """
+    pos = exp.maps.clamp_min(0).flatten(1)
+    total = pos.sum(1)
+    out = {}
+    for name, mask in region_masks.items():
+        m = _mask(mask, exp, f"region mask {name!r}").flatten(1).float()
+        share = (pos * m).sum(1) / total
+        out[name] = torch.where(total > 0, share, torch.full_like(share, float("nan"))).numpy()
+    return pd.DataFrame(out)
+
+
+def region_mass_table(exp: Explanation, region_masks: Mapping[str, Tensor],
+                      class_names: Sequence[str] | None = None,
+                      by: Literal["target", "label", "prediction"] = "target") -> pd.DataFrame:
+    """Mean :func:`region_mass` per emotion: rows emotions (classes present), columns regions."""
+    df = region_mass(exp, region_masks)
+    groups = _group_labels(exp, by).numpy()
+    df["emotion"] = [_class_name(int(k), class_names) for k in groups]
+    order = [_class_name(int(k), class_names) for k in sorted(set(groups.tolist()))]
+    return df.groupby("emotion", sort=False).mean().reindex(order)
+
+
+def asymmetry(exp: Explanation, region_masks: Mapping[str, Tensor],
+              pairs: Sequence[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Left-right asymmetry ``(m_L - m_R) / (m_L + m_R)`` of the positive mass, per sample.
+
+    Args:
+        pairs: ``(left, right)`` region names; default every ``left_<x>`` / ``right_<x>`` pair
+            (also ``<x>_left`` / ``<x>_right``) found in ``region_masks``.
+
+    Returns:
+        DataFrame, one row per sample, one column per pair (named after the shared part).
+    """
+    if pairs is None:
+        pairs = []
+        for name in region_masks:
+            for a, b in (("left_", "right_"), ("_left", "_right")):
+                if a in name and name.replace(a, b) in region_masks:
+                    pairs.append((name, name.replace(a, b)))
+        if not pairs:
+            raise ValueError(f"no left/right pairs among regions {list(region_masks)}; pass pairs=")
+    pos = exp.maps.clamp_min(0).flatten(1)
+    out = {}
+    for left, right in pairs:
+        ml = (pos * _mask(region_masks[left], exp, left).flatten(1)).sum(1)
+        mr = (pos * _mask(region_masks[right], exp, right).flatten(1)).sum(1)
+        tot = ml + mr
+        key = left.replace("left_", "").replace("_left", "")
+        out[key] = torch.where(tot > 0, (ml - mr) / tot, torch.full_like(tot, float("nan"))).numpy()
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- sparsity
+def sparsity(exp: Explanation, positive_only: bool = False) -> Tensor:
+    """Gini index of each map's absolute values (Hurley & Rickard 2009), ``(N,)``.
+
+    0 for a uniform map, ``(n - 1) / n`` for a map with a single non-zero pixel (``n`` pixels);
+    NaN for an all-zero map. ``positive_only`` uses ``relu(map)`` instead of ``|map|``.
+    """
+    v = exp.maps.flatten(1)
+    v = v.clamp_min(0) if positive_only else v.abs()
+    v, _ = v.double().sort(dim=1)
+    n = v.shape[1]
+    k = torch.arange(1, n + 1, dtype=v.dtype)
+    total = v.sum(1)
+    g = 1 - 2 * ((v / total[:, None]) * ((n - k + 0.5) / n)).sum(1)
+    return torch.where(total > 0, g, torch.full_like(g, float("nan"))).float()
+
+
+def sparsity_table(exp: Explanation, class_names: Sequence[str] | None = None,
+                   by: Literal["target", "label", "prediction"] = "target") -> pd.DataFrame:
+    """Mean, std and count of :func:`sparsity` per emotion."""
+    df = pd.DataFrame({"gini": sparsity(exp).numpy(),
+                       "emotion": [_class_name(int(k), class_names) for k in _group_labels(exp, by)]})
+    return df.groupby("emotion")["gini"].agg(["mean", "std", "count"])
+
+
+# --------------------------------------------------------------------------- ground truth
+def pointing_game(exp: Explanation, masks: Tensor) -> Tensor:
+    """1 if the map's maximum lies inside the mask, else 0; NaN for samples with an empty mask."""
+    m = _mask(masks, exp).flatten(1)
+    idx = exp.maps.flatten(1).argmax(1)
+    hit = m.gather(1, idx[:, None])[:, 0].float()
+    return torch.where(m.any(1), hit, torch.full_like(hit, float("nan")))
+
+
+def relevance_mass_accuracy(exp: Explanation, masks: Tensor) -> Tensor:
+    """Positive attribution inside the mask / total positive attribution (Arras et al. 2022).
+
+    NaN for an empty mask or a map without positive values.
+    """
+    m = _mask(masks, exp).flatten(1)
+    pos = exp.maps.clamp_min(0).flatten(1)
+    total = pos.sum(1)
+    r = (pos * m).sum(1) / total
+    return torch.where((total > 0) & m.any(1), r, torch.full_like(r, float("nan")))
+
+
+def relevance_rank_accuracy(exp: Explanation, masks: Tensor) -> Tensor:
+    """Fraction of the top-``K`` pixels of the map inside the mask, ``K`` = mask size (Arras et al.).
+
+    NaN for an empty mask. Ties at the ``K``-th value are broken by ``torch.topk``.
+    """
+    m = _mask(masks, exp).flatten(1)
+    v = exp.maps.flatten(1)
+    out = torch.full((len(exp),), float("nan"))
+    for i in range(len(exp)):
+        k = int(m[i].sum())
+        if k:
+            top = v[i].topk(k).indices
+            out[i] = m[i, top].float().mean()
+    return out
+
+
+# --------------------------------------------------------------------------- faithfulness
+@dataclass
+class PerturbationCurve:
+    """Target probability as pixels are deleted (or inserted) in order of attribution.
+
+    Attributes:
+        fractions: ``(S + 1,)`` fraction of pixels changed at each step (0 .. 1).
+        probs: ``(N, S + 1)`` target probability at each step.
+        auc: ``(N,)`` area under the curve (trapezoid rule over ``fractions``).
+        kind: ``"deletion"`` or ``"insertion"``.
+    """
+
+    fractions: Tensor
+    probs: Tensor
+    auc: Tensor
+    kind: str
+
+
+def _blur(x: Tensor, sigma: float, kernel: int) -> Tensor:
+    r = torch.arange(kernel, dtype=x.dtype, device=x.device) - (kernel - 1) / 2
+    g = torch.exp(-r**2 / (2 * sigma**2))
+    g = g / g.sum()
+    c = x.shape[1]
+    pad = kernel // 2
+    y = F.pad(x, (pad, pad, 0, 0), mode="reflect" if pad < x.shape[-1] else "replicate")
+    y = F.conv2d(y, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    y = F.pad(y, (0, 0, pad, pad), mode="reflect" if pad < x.shape[-2] else "replicate")
+    return F.conv2d(y, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def _perturbation_curve(model: nn.Module, x: Tensor, exp: Explanation, kind: str, n_steps: int,
+                        baseline: Literal["zero", "blur"] | float | Tensor, blur_sigma: float,
+                        blur_kernel: int,
+                        batch_size: int) -> PerturbationCurve:
+    if x.shape[0] != len(exp) or tuple(x.shape[-2:]) != tuple(exp.maps.shape[-2:]):
+        raise ValueError(f"x {tuple(x.shape)} does not match the explanation maps {tuple(exp.maps.shape)}")
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    device = model_device(model)
+    x = x.detach().to(device)
+    n, _, h, w = x.shape
+    if isinstance(baseline, str):
+        if baseline == "zero":
+            base = torch.zeros_like(x)
+        elif baseline == "blur":
+            base = _blur(x, blur_sigma, blur_kernel)
+        else:
+            raise ValueError(f"baseline must be 'zero', 'blur', a number or a tensor, got {baseline!r}")
+    else:
+        base = torch.as_tensor(baseline, dtype=x.dtype, device=device).expand_as(x)
+    hw = h * w
+    # rank[i, p] = position of pixel p in the order of decreasing attribution (ties: stable).
+    order = exp.maps.flatten(1).to(device).argsort(dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(hw, device=device).expand(n, -1))
+    counts = torch.round(torch.linspace(0, hw, n_steps + 1, device=device)).long()
+    targets = exp.targets.to(device)
+    probs = torch.empty(n, n_steps + 1)
+    start, end = (x, base) if kind == "deletion" else (base, x)
+    per_chunk = max(1, batch_size // n)
+    with explaining(model), torch.no_grad():
+        for s in range(0, n_steps + 1, per_chunk):
+            k = counts[s:s + per_chunk]  # (S,)
+            changed = (rank[None] < k[:, None, None]).view(len(k), n, 1, h, w)  # (S, N, 1, H, W)
+            batch = torch.where(changed, end[None], start[None]).flatten(0, 1)
+            p = model(batch).float().softmax(dim=1).view(len(k), n, -1)
+            probs[:, s:s + len(k)] = p.gather(2, targets[None, :, None].expand(len(k), -1, 1))[..., 0].T.cpu()
+    fractions = counts.cpu().float() / hw
+    auc = torch.trapezoid(probs, fractions, dim=1)
+    return PerturbationCurve(fractions=fractions, probs=probs, auc=auc, kind=kind)
+
+
+def deletion_curve(model: nn.Module, x: Tensor, exp: Explanation, n_steps: int = 20,
+                   baseline: Literal["zero", "blur"] | float | Tensor = "zero", *, blur_sigma: float = 5.0,
+                   blur_kernel: int = 11, batch_size: int = 256) -> PerturbationCurve:
+    """Deletion (Petsiuk et al. 2018): replace the most-attributed pixels by ``baseline`` first.
+
+    At step ``s`` the ``round(s * HW / n_steps)`` highest-ranked pixels (all channels) are replaced.
+    A faithful map makes the target probability fall quickly: lower AUC is better.
+
+    Args:
+        model: the network that produced ``exp`` (run in eval mode, flags restored).
+        x: the explained inputs ``(N, C, H, W)``.
+        exp: the explanation (its ``targets`` are scored).
+        n_steps: number of deletion steps.
+        baseline: ``"zero"`` (input-space zeros), ``"blur"`` (Gaussian blur of ``x``), a number or
+            a tensor broadcastable to ``x``.
+        blur_sigma, blur_kernel: Gaussian of the ``"blur"`` baseline.
+        batch_size: images per forward pass (steps are batched).
+    """
+    return _perturbation_curve(model, x, exp, "deletion", n_steps, baseline, blur_sigma, blur_kernel,
+                               batch_size)
+
+
+def insertion_curve(model: nn.Module, x: Tensor, exp: Explanation, n_steps: int = 20,
+                    baseline: Literal["zero", "blur"] | float | Tensor = "blur", *, blur_sigma: float = 5.0,
+                    blur_kernel: int = 11, batch_size: int = 256) -> PerturbationCurve:
+    """Insertion: start from ``baseline`` and restore the most-attributed pixels first (higher AUC is better).
+
+    Arguments as in :func:`deletion_curve` (default baseline: blur, as in Petsiuk et al.).
+    """
+    return _perturbation_curve(model, x, exp, "insertion", n_steps, baseline, blur_sigma, blur_kernel,
+                               batch_size)
+
+
+# --------------------------------------------------------------------------- sanity checks
+def spearman(a: Tensor, b: Tensor) -> Tensor:
+    """Spearman rank correlation per row of ``(N, ...)`` tensors (average ranks for ties).
+
+    NaN where either row is constant.
+    """
+    ra = rankdata(a.flatten(1).detach().cpu().double().numpy(), axis=1)
+    rb = rankdata(b.flatten(1).detach().cpu().double().numpy(), axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    den = np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (ra * rb).sum(1) / den
+    return torch.from_numpy(np.where(den > 0, r, np.nan)).float()
+
+
+def agreement(exp_a: Explanation, exp_b: Explanation) -> Tensor:
+    """Spearman rank correlation between two explanations of the same samples, ``(N,)``."""
+    if exp_a.maps.shape != exp_b.maps.shape:
+        raise ValueError(f"maps differ in shape: {tuple(exp_a.maps.shape)} vs {tuple(exp_b.maps.shape)}")
+    return spearman(exp_a.maps, exp_b.maps)
+
+
+def randomizable_layers(model: nn.Module) -> list[str]:
+    """Names of the modules with their own parameters and ``reset_parameters()``, top (output) first.
+
+    The order is the reverse of registration order, which for the zoo's models is the reverse of
+    the forward order (classifier first).
+    """
+    names = [n for n, m in model.named_modules()
+             if n and hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    return names[::-1]
+
+
+def cascading_randomization(explainer_factory: Callable[[nn.Module], Explainer], model: nn.Module, x: Tensor,
+                            target: int | Sequence[int] | Tensor | None = None,
+                            layers: Sequence[str] | None = None,
+                            seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    """Cascading model-parameter randomisation test (Adebayo et al., NeurIPS 2018).
+
+    Layers are re-initialised one at a time from the top (classifier) down, cumulatively, on a deep
+    copy of ``model`` (``reset_parameters()``; ``model`` itself is untouched). After each step the
+    explanation of the *same targets* (the trained model's predictions when ``target`` is None) is
+    compared with the trained model's by Spearman rank correlation per sample. A method that
+    depends on the learned weights shows correlations falling towards 0.
+
+    Args:
+        explainer_factory: builds an explainer for a model, e.g. ``lambda m: GradCAM(m)``.
+        model: the trained network.
+        x: inputs ``(N, C, H, W)``.
+        target: classes to explain (default: the trained model's predictions).
+        layers: layer names in randomisation order (default :func:`randomizable_layers`).
+        seed: seed of the re-initialisation.
+
+    Returns:
+        DataFrame with one row per randomised layer: ``step`` (1 = only the first layer randomised),
+        ``layer``, ``spearman_mean`` and ``spearman_std`` over samples.
+    """
+    reference = explainer_factory(model).attribute(x, target)
+    targets = reference.targets
+    rand = copy.deepcopy(model)
+    order = list(layers) if layers is not None else randomizable_layers(rand)
+    valid = dict(rand.named_modules())
+    unknown = [n for n in order if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown layers {unknown[:5]}; valid examples: {randomizable_layers(rand)[:8]}")
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    rows = []
+    try:
+        for step, name in enumerate(tqdm(order, desc="randomisation", disable=not progress, leave=False), 1):
+            module = valid[name]
+            with torch.no_grad():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+                else:
+                    for p in module.parameters(recurse=False):
+                        p.normal_(0, 0.05)
+            exp = explainer_factory(rand).attribute(x, targets)
+            r = spearman(reference.maps, exp.maps)
+            rows.append({"step": step, "layer": name, "spearman_mean": float(torch.nanmean(r)),
+                         "spearman_std": float(np.nanstd(r.numpy())) if r.numel() else float("nan")})
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return pd.DataFrame(rows)
