@@ -88,6 +88,10 @@ def _cmd_landmarks(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from fer_explain.train.engine import train_from_manifest
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     overrides = _parse_options(args.set)
     result = train_from_manifest(
         args.manifest, args.model, args.recipe, args.out, size=args.size, channels=args.channels,
@@ -205,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trainable", default="all", help="with --init-from: 'all' or 'head'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 avoids oversubscription on a busy machine)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its resume state")
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="save resume state every STEPS steps")
     p.add_argument("--notes", default="", help="free text stored in the checkpoint's metadata")

@@ -1189,6 +1189,10 @@ def train_from_manifest(
     val_ds = None if val_m is None else FaceDataset(
         val_m, size=size, channels=channels, cache_dir=cache_dir, normalize=normalize,
         transform=get_transform(recipe.transform, size, train=False, **opts), progress=progress)
+    if cache_dir is not False:  # decode every image once; later epochs read the memory-mapped cache
+        for ds in (train_ds, val_ds):
+            if ds is not None:
+                ds.build_cache(progress=progress)
     mean, std = normalize if normalize is not None else ([0.0] * channels, [1.0] * channels)
     meta = {
         "manifest_hash": manifest.content_hash(),
