@@ -10,9 +10,12 @@
 from fer_explain.train.checkpoint import (
     CheckpointError,
     checkpoint_paths,
+    checkpoints_dir,
+    list_shipped,
     load_checkpoint,
     read_metadata,
     save_checkpoint,
+    shipped_checkpoint,
 )
 from fer_explain.train.engine import (
     HISTORY_COLUMNS,
@@ -36,6 +39,9 @@ __all__ = [
     "HISTORY_COLUMNS",
     "RECIPES",
     "CheckpointError",
+    "checkpoints_dir",
+    "list_shipped",
+    "shipped_checkpoint",
     "EvalResult",
     "FitResult",
     "Recipe",

@@ -469,3 +469,39 @@ def load_resume_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Ten
     if digest != state.get("tensors_sha256"):
         raise CheckpointError(f"{tensor_path} does not match {json_path} (SHA-256 differs): a torn save")
     return load_file(str(tensor_path), device="cpu"), state
+
+
+# --- the checkpoints shipped in the repository --------------------------------------------------------
+
+SHIPPED_ENV = "FER_EXPLAIN_CHECKPOINTS"
+
+
+def checkpoints_dir() -> Path:
+    """Folder of the shipped checkpoints: ``$FER_EXPLAIN_CHECKPOINTS``, else the repository's ``checkpoints/``."""
+    env = os.environ.get(SHIPPED_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def list_shipped() -> list[str]:
+    """Names of the shipped checkpoints, e.g. ``["fer2013/deep_emotion", "synthetic/densenet_bc", ...]``."""
+    root = checkpoints_dir()
+    if not root.is_dir():
+        return []
+    names = []
+    for path in sorted(root.rglob("*.safetensors")):
+        if path.name.endswith(".resume.safetensors"):
+            continue
+        names.append(path.relative_to(root).with_suffix("").as_posix())
+    return names
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """Path (without suffix) of a shipped checkpoint such as ``"synthetic/deep_emotion"``; clear error if absent."""
+    path = checkpoints_dir() / name
+    if not path.with_suffix(".safetensors").is_file():
+        raise FileNotFoundError(
+            f"no shipped checkpoint {name!r} under {checkpoints_dir()}; available: {list_shipped() or 'none'}"
+        )
+    return path
