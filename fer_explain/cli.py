@@ -117,28 +117,55 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train_split=args.train_split, val_split=args.val_split or None,
         model_args=_parse_options(args.model_arg), init_from=args.init_from, trainable=args.trainable,
         device=args.device, num_workers=args.workers, resume=args.resume, notes=args.notes,
-        checkpoint_every_steps=args.checkpoint_every, **overrides,
+        checkpoint_every_steps=args.checkpoint_every, command=_command_line(), **overrides,
     )
     print(result.history.to_string(index=False))
     print(f"best epoch {result.best_epoch}; wrote {args.out}.safetensors + {args.out}.json")
     return 0
 
 
+def _command_line() -> str:
+    import shlex
+
+    return " ".join(["fer-explain", *(shlex.quote(a) for a in sys.argv[1:])])
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fer_explain.analysis.evaluation import evaluation_table
+    from fer_explain.data.manifest import Manifest
+    from fer_explain.train.checkpoint import record_evaluation
     from fer_explain.train.engine import evaluate_checkpoint
 
     res = evaluate_checkpoint(args.checkpoint, args.manifest, split=args.split, device=args.device)
-    from fer_explain.data.manifest import Manifest
-
-    classes = Manifest.load(args.manifest).label_space.classes
-    table = evaluation_table(res.labels, res.preds, classes)
+    manifest = Manifest.load(args.manifest)
+    table = evaluation_table(res.labels, res.preds, manifest.label_space.classes)
     print(table.to_string())
     print(f"accuracy {res.accuracy:.4f} on {len(res.labels)} faces (split {args.split})")
+    if args.record:
+        record_evaluation(args.checkpoint, {
+            "manifest": manifest.name, "manifest_hash": manifest.content_hash(), "split": args.split,
+            "n": int(len(res.labels)), "accuracy": float(res.accuracy),
+            "per_class_accuracy": {c: float(v) for c, v in zip(manifest.label_space.classes, res.per_class_accuracy)},
+            "command": _command_line(),
+        })
+        print(f"recorded in {args.checkpoint}.json")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out)
         print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from fer_explain.analysis.report import write_report
+
+    paths = write_report(
+        args.checkpoint, args.manifest, args.out, split=args.split, max_samples=args.max_samples,
+        methods=tuple(args.methods.split(",")), device=args.device, progress=not args.quiet,
+    )
+    for name, path in paths.items():
+        print(f"{name:24s} {path}")
+    print(f"wrote {len(paths)} files to {args.out}")
     return 0
 
 
@@ -266,7 +293,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split to score (default test)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", help="write the per-class table as CSV")
+    p.add_argument("--record", action="store_true",
+                   help="append this evaluation (accuracy, per-class accuracy, command) to the checkpoint's JSON")
     commands["evaluate"] = _cmd_evaluate
+
+    p = sub.add_parser(
+        "report",
+        help="write every table and figure for a checkpoint on a manifest split into a folder",
+        description="Evaluation table, raw and normalised confusion matrices, predictions, t-SNE, training curves, "
+        "region x emotion attribution (when the manifest has landmarks), explanation grids, the occlusion figure and "
+        "SE maps (for models with SE blocks), as CSV and PNG files plus summary.json.",
+    )
+    p.add_argument("checkpoint", help="checkpoint path (with or without .safetensors)")
+    p.add_argument("manifest", help="manifest CSV path")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--max-samples", type=int, default=2000, help="cap on evaluated faces (default 2000)")
+    p.add_argument("--methods", default="gradcam,occlusion",
+                   help="comma-separated explainers: gradcam, gradcam++, occlusion, saliency, integrated_gradients, "
+                   "cam, se_map")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands["report"] = _cmd_report
 
     parser.set_defaults(_commands=commands)
     return parser

@@ -505,3 +505,16 @@ def shipped_checkpoint(name: str) -> Path:
             f"no shipped checkpoint {name!r} under {checkpoints_dir()}; available: {list_shipped() or 'none'}"
         )
     return path
+
+
+def record_evaluation(path: str | os.PathLike[str], evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """Append one evaluation record (accuracy, split, manifest hash, command...) to a checkpoint's JSON.
+
+    Only the metadata file is rewritten (atomically); the weights and their hash are untouched.
+    Returns the updated metadata.
+    """
+    meta = read_metadata(path)
+    record = _finite_or_none(dict(evaluation))
+    meta.setdefault("evaluations", []).append(record)
+    _write_json(checkpoint_paths(path)[1], meta)
+    return meta

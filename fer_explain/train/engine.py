@@ -1134,6 +1134,7 @@ def train_from_manifest(
     cache_dir: str | os.PathLike[str] | None | bool = None,
     checkpoint_every_steps: int | None = None,
     notes: str = "",
+    command: str | None = None,
     **overrides: Any,
 ) -> FitResult:
     """Train a registered model on a manifest's splits and save the checkpoint (the CLI's ``train``).
@@ -1205,6 +1206,7 @@ def train_from_manifest(
             "train_split": train_split,
             "val_split": val_split if val_m is not None else None,
             "init_from": str(init_from) if init_from is not None else None,
+            "command": command,
         },
     }
     return fit(model, train_ds, val_ds, recipe=recipe, device=device, checkpoint_path=out_checkpoint, resume=resume,

@@ -1,0 +1,331 @@
+"""One call from a checkpoint and a manifest to a folder of tables (CSV) and figures (PNG).
+
+:func:`write_report` is what ``fer-explain report`` runs. It loads the checkpoint
+(:func:`fer_explain.train.load_checkpoint`), prepares the manifest split's faces the way the
+checkpoint says (input size, channels, mean/std, the recipe's evaluation transform), evaluates, and
+writes into ``out_dir``:
+
+=================================  =================================================================
+file                               content
+=================================  =================================================================
+``evaluation.csv``                 per-class accuracy and support, overall and mean-per-class rows
+``confusion.csv`` / ``.png``       confusion matrix (counts; rows true, columns predicted)
+``confusion_normalized.csv/.png``  row-normalised confusion matrix
+``predictions.csv``                one row per face: true, predicted, confidence, every probability
+``tsne.csv`` / ``tsne.png``        t-SNE of the pooled features (at most ``tsne_max`` faces)
+``history.csv``,                   the checkpoint's per-epoch metrics (when it has a history)
+``training_curves.png``
+``explanations.png``               ``n_examples`` faces with each method's map
+``region_emotion_<method>.csv``    mean share of positive attribution per region and emotion
+                                   (when every selected row has landmarks)
+``region_masking.csv``             mean drop in the true class's probability when a region is removed
+``region_emotion.png``             the first method's table beside the masking table
+``occlusion.png``                  seed 004-style occlusion figure for one face
+``se_maps.png``                    strongest SE channels per block for one face (SE models only)
+``summary.json``                   accuracy, sample counts, the checkpoint, manifest and file list
+=================================  =================================================================
+
+Explanations, region tables and figures use the first ``max_explain`` faces of the (sub-sampled)
+split, prepared without the evaluation transform (so maps, images and landmarks share one pixel
+grid); the predictions explained are the model's (``target`` = predicted class).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+__all__ = ["REPORT_METHODS", "make_explainer", "write_report"]
+
+REPORT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "occlusion", "saliency", "integrated_gradients",
+                                   "cam", "se_map")
+"""Method names :func:`write_report` (and :func:`make_explainer`) accept."""
+
+
+def make_explainer(method: str, model: nn.Module, baseline: float | Tensor = 0.0, input_size: int | None = None):
+    """An explainer by name (see :data:`REPORT_METHODS`); ``baseline`` is the occlusion /
+    integrated-gradients reference in input space, ``input_size`` the side the model sees."""
+    from fer_explain import explain as ex
+
+    if method == "gradcam":
+        return ex.GradCAM(model, input_size=input_size)
+    if method == "gradcam++":
+        return ex.GradCAMPlusPlus(model, input_size=input_size)
+    if method == "occlusion":
+        side = input_size or 48
+        window = max(2, side // 6)
+        return ex.Occlusion(model, window=window, stride=max(1, window // 2), baseline=baseline)
+    if method == "saliency":
+        return ex.Saliency(model)
+    if method == "integrated_gradients":
+        return ex.IntegratedGradients(model, baseline=baseline)
+    if method == "cam":
+        return ex.CAM(model)
+    if method == "se_map":
+        return ex.SEMapExplainer(model)
+    raise ValueError(f"unknown explanation method {method!r}; valid: {list(REPORT_METHODS)}")
+
+
+def _save_fig(fig: Any, path: Path, written: dict[str, Path], key: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    written[key] = path
+
+
+def _save_csv(df: pd.DataFrame, path: Path, written: dict[str, Path], key: str, index: bool = True) -> None:
+    df.to_csv(path, index=index)
+    written[key] = path
+
+
+def _display(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """Normalised inputs ``(N, C, H, W)`` back to ``[0, 1]`` images ``(N, H, W[, 3])``."""
+    m = torch.as_tensor(mean, dtype=x.dtype).reshape(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype).reshape(1, -1, 1, 1)
+    img = (x * s + m).clamp(0, 1)
+    img = img[:, 0] if img.shape[1] == 1 else img.permute(0, 2, 3, 1)
+    return img.cpu().numpy()
+
+
+def write_report(
+    checkpoint: str | os.PathLike[str],
+    manifest_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    split: str | None = "test",
+    max_samples: int | None = 2000,
+    methods: Sequence[str] = ("gradcam", "occlusion"),
+    *,
+    max_explain: int = 64,
+    n_examples: int = 6,
+    tsne_max: int = 1000,
+    regions: Sequence[str] = ("eyes", "nose", "mouth"),
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+    cache_dir: str | os.PathLike[str] | None | bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Evaluate a checkpoint on a manifest split and write every table and figure (see the module docstring).
+
+    Args:
+        checkpoint: the checkpoint's name (``ckpt/run``) or either of its files.
+        manifest_path: the manifest (``.csv``/``.json``/``.parquet`` or its stem).
+        out_dir: the folder to write into (created).
+        split: the manifest split to report on (``None``: every row).
+        max_samples: evaluate at most this many faces, a stratified draw with ``seed``
+            (``None``: all).
+        methods: explanation methods (:data:`REPORT_METHODS`); the first one's region table is the
+            one drawn beside the masking table.
+        max_explain: faces explained for the region tables (the first of the selection).
+        n_examples: faces shown in ``explanations.png``.
+        tsne_max: faces in the t-SNE (stratified draw).
+        regions: regions of the region x emotion tables (non-overlapping for the masking table).
+        cache_dir: ``FaceDataset``'s pixel cache (default ``False``: no cache is written).
+
+    Returns:
+        ``{name: path}`` of every file written (names as in the module docstring's table, without
+        the extension: ``"evaluation"``, ``"confusion_png"``, ``"region_emotion_gradcam"``, ...).
+    """
+    import matplotlib
+
+    from fer_explain.analysis.attribution import plot_side_by_side, region_emotion_table, region_masking_table
+    from fer_explain.analysis.evaluation import evaluation_table, normalize_rows, prediction_table
+    from fer_explain.analysis.regions import dataset_landmarks
+    from fer_explain.analysis.tsne import extract_features, plot_tsne, subsample_indices, tsne_embedding
+    from fer_explain.data.dataset import FaceDataset
+    from fer_explain.data.manifest import Manifest
+    from fer_explain.data.transforms import get_transform
+    from fer_explain.train import evaluate, load_checkpoint
+    from fer_explain.viz import (
+        explanation_grid,
+        plot_confusion,
+        plot_occlusion,
+        plot_se_maps,
+        plot_training_curves,
+    )
+
+    methods = list(methods)
+    bad = [m for m in methods if m not in REPORT_METHODS]
+    if bad:
+        raise ValueError(f"unknown explanation method(s) {bad}; valid: {list(REPORT_METHODS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    steps = tqdm(total=7, desc="report", disable=not progress)
+
+    # ---- model, data
+    model, meta = load_checkpoint(checkpoint, device=device)
+    manifest = Manifest.load(manifest_path)
+    if split is not None:
+        manifest = manifest.select(split=split)
+    if len(manifest) == 0:
+        raise ValueError(f"{manifest_path}: no rows in split {split!r}")
+    if max_samples is not None and len(manifest) > max_samples:
+        idx = subsample_indices(len(manifest), max_samples, manifest.label_indices(), seed)
+        manifest = manifest.replace(manifest.df.iloc[idx])
+    classes = list(manifest.classes)
+    model_classes = list(meta.get("classes") or classes)
+    info = meta.get("input") or {}
+    spec = getattr(model, "input_spec", None)
+    size = int(info.get("size", spec.size if spec else 48))
+    channels = int(info.get("channels", spec.channels if spec else 1))
+    mean = list(info.get("mean", [0.0] * channels))
+    std = list(info.get("std", [1.0] * channels))
+    recipe = meta.get("recipe") or {}
+    transform = get_transform(recipe.get("transform", "none"), size, train=False, **recipe.get("transform_options", {}))
+    eval_ds = FaceDataset(manifest, size=size, channels=channels, cache_dir=cache_dir, normalize=(mean, std),
+                          transform=transform, progress=False)
+    plain_ds = FaceDataset(manifest, size=size, channels=channels, cache_dir=cache_dir, normalize=(mean, std),
+                           progress=False)
+
+    # ---- evaluation tables
+    with matplotlib.rc_context({"figure.max_open_warning": 0}):
+        ev = evaluate(model, eval_ds, batch_size=batch_size, device=device, label_space=model_classes,
+                      target_space=manifest.label_space, progress=progress)
+        _save_csv(evaluation_table(ev.labels, ev.preds, classes), out / "evaluation.csv", written, "evaluation")
+        cm = pd.DataFrame(ev.confusion, index=pd.Index(classes, name="true"), columns=classes)
+        _save_csv(cm, out / "confusion.csv", written, "confusion")
+        cmn = pd.DataFrame(normalize_rows(ev.confusion), index=pd.Index(classes, name="true"), columns=classes)
+        _save_csv(cmn, out / "confusion_normalized.csv", written, "confusion_normalized")
+        _save_fig(plot_confusion(ev.confusion, classes, normalize=False), out / "confusion.png", written,
+                  "confusion_png")
+        _save_fig(plot_confusion(ev.confusion, classes, normalize=True), out / "confusion_normalized.png", written,
+                  "confusion_normalized_png")
+        df = manifest.df
+        ids = df["image"].astype(str)
+        if "pixel_row" in df:
+            pr = df["pixel_row"]
+            ids = [f"{i}#{int(p)}" if pd.notna(p) else i for i, p in zip(ids, pr)]
+        _save_csv(prediction_table(ev.probs, ev.labels, classes, ids=list(ids)), out / "predictions.csv", written,
+                  "predictions")
+        steps.update()
+
+        # ---- t-SNE of pooled features
+        if hasattr(model, "features") and len(plain_ds) >= 5:
+            feats, flabels = extract_features(model, plain_ds, batch_size=batch_size, max_samples=tsne_max,
+                                              seed=seed, progress=False)
+            emb = tsne_embedding(feats, seed=seed, max_samples=None)
+            _save_csv(pd.DataFrame({"x": emb[:, 0], "y": emb[:, 1], "label": [classes[int(k)] for k in flabels]}),
+                      out / "tsne.csv", written, "tsne", index=False)
+            _save_fig(plot_tsne(emb, flabels, classes), out / "tsne.png", written, "tsne_png")
+        steps.update()
+
+        # ---- training curves
+        history = meta.get("history")
+        if history:
+            hist = pd.DataFrame(history)
+            _save_csv(hist, out / "history.csv", written, "history", index=False)
+            try:
+                fig = plot_training_curves(hist, title=f"training curves ({meta.get('architecture')})")
+            except ValueError:
+                fig = None  # a history without loss/accuracy columns
+            if fig is not None:
+                _save_fig(fig, out / "training_curves.png", written, "training_curves_png")
+        steps.update()
+
+        # ---- explanations of the first faces
+        n_exp = min(max_explain, len(plain_ds))
+        items = [plain_ds[i] for i in range(n_exp)]
+        x = torch.stack([it[0] for it in items])
+        y = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
+        black = (-torch.as_tensor(mean) / torch.as_tensor(std)).reshape(-1, 1, 1).float()
+        explanations = {}
+        for method in methods:
+            explainer = make_explainer(method, model, baseline=black, input_size=size)
+            explanations[method] = explainer.attribute(x.to(device), labels=y)
+        images = _display(x, mean, std)
+        k = min(n_examples, n_exp)
+        first = next(iter(explanations.values()))
+        preds = first.predictions[:k].tolist()
+        fig = explanation_grid(images[:k], {m: e.maps[:k] for m, e in explanations.items()},
+                               [classes[int(t)] for t in y[:k]], [model_classes[int(p)] for p in preds],
+                               first.probs[:k].max(dim=1).values, model_classes)
+        _save_fig(fig, out / "explanations.png", written, "explanations_png")
+        steps.update()
+
+        # ---- region x emotion tables (needs landmarks)
+        if bool(manifest.has_landmarks().all()):
+            lm = dataset_landmarks(manifest, size)[:n_exp]
+            tables = {}
+            for method, exp in explanations.items():
+                t = region_emotion_table(exp, lm, labels=y, classes=classes, regions=regions, margin="5%")
+                tables[method] = t
+                _save_csv(t, out / f"region_emotion_{method}.csv", written, f"region_emotion_{method}")
+            if model_classes == classes:
+                mask_t = region_masking_table(model, x.to(device), lm, y, classes=classes, regions=regions,
+                                              baseline=black.to(device), margin="5%", progress=False)
+                _save_csv(mask_t, out / "region_masking.csv", written, "region_masking")
+                first_method = methods[0] if methods else None
+                if first_method is not None:
+                    fig = plot_side_by_side(tables[first_method], mask_t,
+                                            titles=(f"{first_method}: attribution share",
+                                                    "masking: drop in p(true class)"))
+                    _save_fig(fig, out / "region_emotion.png", written, "region_emotion_png")
+        steps.update()
+
+        # ---- occlusion figure for one face
+        from fer_explain.explain import SlidingOcclusion
+
+        window = max(2, size // 6)
+        occ = SlidingOcclusion(model, window=window, stride=max(1, window // 2), baseline=black).attribute(x[:1].to(device))
+        rows_, cols_ = occ.extras["rows"], occ.extras["cols"]
+        picks = [(rows_[round(a)], cols_[round(b)]) for a in np.linspace(0, len(rows_) - 1, 3)
+                 for b in np.linspace(0, len(cols_) - 1, 3)]
+        occluded = x[:1].repeat(len(picks), 1, 1, 1)
+        for j, (r, c) in enumerate(picks):
+            occluded[j, :, r:r + window, c:c + window] = black
+        with torch.no_grad():
+            was = model.training
+            model.eval()
+            p_occ = model(occluded.to(device)).float().softmax(1).cpu()
+            model.train(was)
+        occ_images = _display(occluded, mean, std)
+        examples = [(occ_images[j], model_classes[int(p_occ[j].argmax())], float(p_occ[j].max()))
+                    for j in range(len(picks))]
+        fig = plot_occlusion(images[0], examples, occ.extras["flip_map"][0].numpy(),
+                             true_label=model_classes[int(occ.targets[0])], classes=model_classes,
+                             title="occlusion (patch = black)")
+        _save_fig(fig, out / "occlusion.png", written, "occlusion_png")
+        steps.update()
+
+        # ---- SE maps
+        se_blocks = list(model.se_blocks()) if hasattr(model, "se_blocks") else []
+        if se_blocks:
+            from fer_explain.explain import se_block_maps
+
+            blocks, _ = se_block_maps(model, x[:1].to(device), top_k=6, keep_feature_maps=False)
+            fig = plot_se_maps({b.name: b.top_maps[0] for b in blocks}, {b.name: b.top_weights[0] for b in blocks},
+                               title="strongest SE channels", image=images[0],
+                               channel_ids={b.name: b.top_channels[0] for b in blocks})
+            _save_fig(fig, out / "se_maps.png", written, "se_maps_png")
+        steps.update()
+    steps.close()
+
+    summary = {
+        "checkpoint": str(checkpoint),
+        "architecture": meta.get("architecture"),
+        "manifest": str(manifest_path),
+        "split": split,
+        "n": len(ev.labels),
+        "accuracy": float(ev.accuracy),
+        "mean_per_class_accuracy": float(np.nanmean(ev.per_class_accuracy)),
+        "loss": float(ev.loss),
+        "classes": classes,
+        "model_classes": model_classes,
+        "methods": methods,
+        "n_explained": int(n_exp),
+        "files": {k: p.name for k, p in written.items()},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    written["summary"] = out / "summary.json"
+    return written
