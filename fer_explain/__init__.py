@@ -4,4 +4,4 @@ from fer_explain.labels import BASIC7, BASIC8, EMOTIONS, LabelSpace, get_label_s
 
 __version__ = "0.1.0"
 
-__all__ = ["BASIC7", "BASIC8", "EMOTIONS", "LabelSpace", "get_label_space", "__version__"]
+__all__ = ["BASIC7", "BASIC8", "EMOTIONS", "LabelSpace", "__version__", "get_label_space"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
@@ -144,7 +144,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.record:
         record_evaluation(args.checkpoint, {
             "manifest": manifest.name, "manifest_hash": manifest.content_hash(), "split": args.split,
-            "n": int(len(res.labels)), "accuracy": float(res.accuracy),
+            "n": len(res.labels), "accuracy": float(res.accuracy),
             "per_class_accuracy": {c: float(v) for c, v in zip(manifest.label_space.classes, res.per_class_accuracy)},
             "command": _command_line(),
         })
@@ -166,6 +166,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for name, path in paths.items():
         print(f"{name:24s} {path}")
     print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from fer_explain.run_notebooks import run_series
+
+    paths = run_series(args.out, notebooks=args.only or None, timeout=args.timeout,
+                       parameters=_parse_options(args.param) or None)
+    print(f"executed {len(paths)} notebooks; results in {Path(args.out).resolve()}")
     return 0
 
 
@@ -315,6 +324,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     commands["report"] = _cmd_report
+
+    p = sub.add_parser(
+        "notebooks",
+        help="execute the notebook series headless and write the executed notebooks and figures",
+        description="Run notebooks/00_quickstart ... 08_explorer in order, each in its own kernel, on the embedded "
+        "synthetic default (set FER_EXPLAIN_FER2013_DIR etc. for real data; see notebooks/README.md). Writes the "
+        "executed notebooks and their figures to --out.",
+    )
+    p.add_argument("--out", default="results", help="results folder (default results/)")
+    p.add_argument("--only", action="append", default=[], metavar="NOTEBOOK",
+                   help="run only this notebook (repeatable), e.g. --only 05_explainers")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameters-cell variable in every notebook, e.g. --param EPOCHS=30")
+    p.add_argument("--timeout", type=int, default=600, help="seconds one cell may run (default 600)")
+    commands["notebooks"] = _cmd_notebooks
 
     parser.set_defaults(_commands=commands)
     return parser

@@ -15,8 +15,8 @@ space: classes the dataset lacks get probability zero (seed 001's protocol for a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ class LabelSpace:
     def __contains__(self, name: object) -> bool:
         return name in self.classes
 
-    def without(self, *names: str, name: str | None = None) -> "LabelSpace":
+    def without(self, *names: str, name: str | None = None) -> LabelSpace:
         """The same space less some classes (order kept), e.g. ``BASIC7.without("neutral")``."""
         for n in names:
             self.index(n)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fer_explain.data.manifest import Manifest
 
 
-def find_problems(manifest: "Manifest", check_files: bool = False, progress: bool = False) -> list[Problem]:
+def find_problems(manifest: Manifest, check_files: bool = False, progress: bool = False) -> list[Problem]:
     """All problems of a manifest: columns, labels, splits, boxes, landmarks and (optionally) images."""
     df = manifest.df
     out: list[Problem] = []
@@ -84,7 +84,7 @@ def find_problems(manifest: "Manifest", check_files: bool = False, progress: boo
     return out
 
 
-def _image_problems(manifest: "Manifest", progress: bool) -> list[Problem]:
+def _image_problems(manifest: Manifest, progress: bool) -> list[Problem]:
     df = manifest.df
     rows = df["pixel_row"] if "pixel_row" in df.columns else pd.Series([None] * len(df))
     out: list[Problem] = []
@@ -105,7 +105,7 @@ def _image_problems(manifest: "Manifest", progress: bool) -> list[Problem]:
 class CheckReport:
     """What :func:`check_manifest` found: every problem, the rows to keep and the rows dropped."""
 
-    manifest: "Manifest"
+    manifest: Manifest
     problems: list[Problem]
 
     @property
@@ -129,7 +129,7 @@ class CheckReport:
         out.insert(0, "row", idx)
         return out.reset_index(drop=True)
 
-    def cleaned(self) -> "Manifest":
+    def cleaned(self) -> Manifest:
         """The manifest without the rows that have problems."""
         if self.table_problems:
             raise ValueError("cannot clean a manifest with table-level problems: "
@@ -151,7 +151,7 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check_manifest(manifest: "Manifest", check_files: bool = True, progress: bool = True) -> CheckReport:
+def check_manifest(manifest: Manifest, check_files: bool = True, progress: bool = True) -> CheckReport:
     """Check a manifest in one pass, reporting every problem (not only the first)."""
     return CheckReport(manifest, find_problems(manifest, check_files=check_files, progress=progress))
 

@@ -57,7 +57,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -70,6 +69,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
+from fer_explain._atomic import atomic_path, atomic_write_bytes
 from fer_explain.data import io as fio
 from fer_explain.data.io import ImageReadError
 from fer_explain.data.manifest import BOX_COLUMNS, Manifest
@@ -254,27 +254,8 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr)
 
 
 def _checkpoint(mm: np.ndarray, filled: np.ndarray, bitmap_path: Path) -> None:
@@ -499,7 +480,7 @@ class FaceDataset(Dataset):
             "shape": list(self.shape), "size": self.size, "channels": self.channels,
             "crop_margin": self.crop_margin, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        _atomic_write_text(self._side(".json"), json.dumps(meta, indent=2) + "\n")
+        atomic_write_bytes(self._side(".json"), (json.dumps(meta, indent=2) + "\n").encode())
         assert self.cache_path is not None
         os.replace(partial, self.cache_path)  # the completed marker: the final name appears atomically
         bitmap_path.unlink(missing_ok=True)

@@ -27,14 +27,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from fer_explain._atomic import atomic_path, atomic_write_bytes
 from fer_explain.labels import EMOTIONS, LabelSpace, get_label_space
 
 SCHEMA_VERSION = 1
@@ -170,13 +170,13 @@ class Manifest:
         return v / np.clip(v.sum(axis=1, keepdims=True), 1e-12, None)
 
     # --- derived manifests ----------------------------------------------------------------------
-    def replace(self, df: pd.DataFrame, **kw: object) -> "Manifest":
+    def replace(self, df: pd.DataFrame, **kw: object) -> Manifest:
         """A new manifest with another table (same root, label space and name unless given)."""
         args: dict[str, object] = {"root": self.root, "label_space": self.label_space, "name": self.name}
         args.update(kw)
         return Manifest(df.reset_index(drop=True), **args)  # type: ignore[arg-type]
 
-    def select(self, split: str | Sequence[str] | None = None, labels: Sequence[str] | None = None) -> "Manifest":
+    def select(self, split: str | Sequence[str] | None = None, labels: Sequence[str] | None = None) -> Manifest:
         """Rows of the given split(s) and/or labels."""
         mask = np.ones(len(self), dtype=bool)
         if split is not None:
@@ -190,7 +190,7 @@ class Manifest:
             mask &= self.df["label"].isin(list(labels)).to_numpy()
         return self.replace(self.df[mask])
 
-    def with_label_space(self, label_space: LabelSpace | str | Sequence[str], drop_others: bool = True) -> "Manifest":
+    def with_label_space(self, label_space: LabelSpace | str | Sequence[str], drop_others: bool = True) -> Manifest:
         """Restrict to another label space (e.g. drop contempt to go from basic8 to basic7)."""
         ls = get_label_space(label_space)
         keep = self.df["label"].isin(ls.classes)
@@ -217,7 +217,7 @@ class Manifest:
 
         return find_problems(self, check_files=check_files)
 
-    def validate(self, check_files: bool = False) -> "Manifest":
+    def validate(self, check_files: bool = False) -> Manifest:
         """Raise :class:`ManifestError` listing every problem; return self when there is none."""
         found = self.problems(check_files=check_files)
         if found:
@@ -260,17 +260,16 @@ class Manifest:
                 meta["root_is_relative"] = True
             except ValueError:  # other drive on Windows
                 meta["root_is_relative"] = False
-        _atomic_write(path.with_suffix(".csv"), self.df.to_csv(index=False, lineterminator="\n").encode())
+        atomic_write_bytes(path.with_suffix(".csv"), self.df.to_csv(index=False, lineterminator="\n").encode())
         if parquet:
-            tmp = path.with_suffix(".parquet.tmp")
-            self.df.to_parquet(tmp, index=False)
-            os.replace(tmp, path.with_suffix(".parquet"))
-        _atomic_write(path.with_suffix(".json"), (json.dumps(meta, indent=2) + "\n").encode())
+            with atomic_path(path.with_suffix(".parquet")) as tmp:
+                self.df.to_parquet(tmp, index=False)
+        atomic_write_bytes(path.with_suffix(".json"), (json.dumps(meta, indent=2) + "\n").encode())
         return path.with_suffix(".csv")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,
-             verify_hash: bool = True) -> "Manifest":
+             verify_hash: bool = True) -> Manifest:
         """Read a manifest written by :meth:`save` (CSV or Parquet), checking its content hash."""
         path = Path(path)
         base = path.with_suffix("") if path.suffix in (".csv", ".parquet", ".json") else path
@@ -321,18 +320,6 @@ _CSV_DTYPES = {
 
 def _infer_space(df: pd.DataFrame) -> LabelSpace:
     return get_label_space("basic8" if (df["label"] == "contempt").any() else "basic7")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def make_manifest(

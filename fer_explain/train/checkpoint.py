@@ -26,15 +26,13 @@ previous checkpoint intact. Loading reads safetensors and JSON only: pickle-base
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import platform
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from fer_explain._atomic import atomic_path, atomic_write_bytes
 from fer_explain.labels import LabelSpace, get_label_space
 
 __all__ = [
@@ -96,33 +95,9 @@ def resume_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".resume.safetensors"), stem.with_name(stem.name + ".resume.json")
 
 
-@contextlib.contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; on success move it onto ``path``, else delete it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
-    with _atomic_target(Path(path)) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
     """Save tensors with safetensors atomically; return the file's SHA-256."""
-    with _atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
         digest = _sha256(tmp)
     return digest
