@@ -1,0 +1,176 @@
+"""Run the notebook series headless: every notebook in its own kernel, executed copies and figures saved.
+
+::
+
+    from fer_explain.run_notebooks import run_series
+    run_series("results/")                                    # notebooks/00_* ... in order
+    run_series("results/", notebooks=["00", "05_explainers"], parameters={"N_EXPLAIN": 32})
+
+For each notebook ``NN_name.ipynb`` the runner
+
+1. reads it and, when ``parameters`` are given, inserts a cell (tagged ``injected-parameters``, as
+   papermill does) right after the cell tagged ``parameters`` that assigns them;
+2. executes it with :mod:`nbclient` in a fresh kernel whose working directory is the notebook's
+   folder, with ``FER_EXPLAIN_FIGURES_DIR=<out_dir>/figures/<NN_name>`` in the kernel's environment
+   (figures saved with :func:`fer_explain.notebook_helpers.save_figure` land there);
+3. writes the executed copy to ``<out_dir>/<NN_name>.ipynb`` -- also when a cell fails, so the
+   error and everything before it can be read -- and then moves on to the next notebook.
+
+At the end it prints where the results are and raises :class:`NotebookRunError` naming every
+notebook that failed (after all have run).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["NotebookRunError", "find_notebooks", "inject_parameters", "notebooks_dir", "run_series"]
+
+NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+FIGURES_ENV = "FER_EXPLAIN_FIGURES_DIR"
+
+
+class NotebookRunError(RuntimeError):
+    """One or more notebooks raised an error; the message names each and its executed copy."""
+
+
+def notebooks_dir() -> Path:
+    """The repository's ``notebooks/`` folder (``$FER_EXPLAIN_NOTEBOOKS`` overrides it)."""
+    env = os.environ.get("FER_EXPLAIN_NOTEBOOKS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def find_notebooks(notebooks: Sequence[str | os.PathLike[str]] | None = None, folder: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The notebooks to run, in order.
+
+    ``notebooks=None`` gives every ``NN_*.ipynb`` of ``folder`` (default :func:`notebooks_dir`),
+    sorted by name. Otherwise each entry is a path to an ``.ipynb`` file, a file name in
+    ``folder`` (``"05_explainers.ipynb"`` or ``"05_explainers"``) or a two-digit prefix (``"05"``).
+    """
+    base = Path(folder) if folder is not None else notebooks_dir()
+    available = sorted(p for p in base.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name)) if base.is_dir() else []
+    if notebooks is None:
+        if not available:
+            raise FileNotFoundError(f"no NN_*.ipynb notebooks in {base}")
+        return available
+    out: list[Path] = []
+    for entry in notebooks:
+        p = Path(entry)
+        if p.suffix == ".ipynb" and p.is_file():
+            out.append(p)
+            continue
+        name = str(entry)
+        matches = [a for a in available if a.name == name or a.stem == name or a.name.startswith(f"{name}_")]
+        if len(matches) != 1:
+            valid = [a.stem for a in available]
+            what = "matches several" if matches else "matches no notebook"
+            raise FileNotFoundError(f"notebook {name!r} {what} in {base}; valid: {valid}")
+        out.append(matches[0])
+    return out
+
+
+def _literal(name: str, value: Any) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"parameter name {name!r} is not a Python identifier")
+    text = repr(value)
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ValueError(f"parameter {name}={value!r} is not a literal (str, number, bool, None, list, dict)") from None
+    return f"{name} = {text}"
+
+
+def inject_parameters(nb: Any, parameters: Mapping[str, Any]) -> Any:
+    """Insert a code cell assigning ``parameters`` after the cell tagged ``parameters`` (at the top
+    when there is none); the cell is tagged ``injected-parameters``. Returns ``nb`` (changed in place)."""
+    import nbformat
+
+    if not parameters:
+        return nb
+    source = "# Parameters\n" + "\n".join(_literal(k, v) for k, v in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    nb.cells.insert(0 if index is None else index + 1, cell)
+    return nb
+
+
+def run_series(
+    out_dir: str | os.PathLike[str],
+    notebooks: Sequence[str | os.PathLike[str]] | None = None,
+    timeout: int = 600,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    kernel_name: str = "python3",
+    folder: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    verbose: bool = True,
+) -> list[Path]:
+    """Execute notebooks headless, each in its own kernel, and save the executed copies into ``out_dir``.
+
+    Args:
+        out_dir: results folder (created): ``<NN_name>.ipynb`` per notebook and
+            ``figures/<NN_name>/*.png`` for the figures a notebook saves.
+        notebooks: which notebooks (see :func:`find_notebooks`); None runs the whole series in order.
+        timeout: seconds one cell may run before it counts as failed.
+        parameters: variables assigned in a cell injected after each notebook's ``parameters``
+            cell (literals only), e.g. ``{"EPOCHS": 30, "DEVICE": "cuda"}``.
+        kernel_name: the Jupyter kernel to use.
+        folder: where notebook names are looked up (default: the repository's ``notebooks/``).
+        env: more environment variables for the kernels (on top of this process's environment).
+        verbose: print one line per notebook and where the results are.
+
+    Returns:
+        the paths of the executed notebooks, in run order.
+
+    Raises:
+        NotebookRunError: after running all notebooks, when any of them failed (the executed copies,
+            with the error, are written all the same).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    paths = find_notebooks(notebooks, folder)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    failures: list[str] = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        inject_parameters(nb, parameters or {})
+        figures = out / "figures" / path.stem
+        kernel_env = {**os.environ, **dict(env or {}), FIGURES_ENV: str(figures.resolve())}
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                                resources={"metadata": {"path": str(path.parent.resolve())}})
+        target = out / path.name
+        start = time.perf_counter()
+        error: str | None = None
+        try:
+            client.execute(env=kernel_env)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+            lines = str(exc).strip().splitlines()
+            error = f"{type(exc).__name__}: {lines[-1] if lines else ''}"
+        finally:
+            nbformat.write(nb, target)
+        seconds = time.perf_counter() - start
+        written.append(target)
+        if error is not None:
+            failures.append(f"{path.name} ({error}); see {target}")
+        if verbose:
+            status = "FAILED" if error else "ok"
+            n_fig = len(list(figures.glob("*.png"))) if figures.is_dir() else 0
+            print(f"{path.name}: {status} in {seconds:.1f} s -> {target} ({n_fig} figures)", flush=True)
+    if verbose:
+        print(f"results in {out.resolve()}: {len(written)} executed notebooks, figures under {out.resolve() / 'figures'}",
+              flush=True)
+    if failures:
+        raise NotebookRunError(f"{len(failures)} of {len(paths)} notebooks failed:\n  " + "\n  ".join(failures))
+    return written
