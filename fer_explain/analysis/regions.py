@@ -222,7 +222,7 @@ class RegionDataset(Dataset):
                 raise ValueError("RegionDataset over an image tensor needs labels=")
             self._images: Tensor | None = base
             self._base: Dataset | None = None
-            self._labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+            self._labels = torch.as_tensor(np.array(labels, dtype=np.int64)).reshape(-1)
             n = base.shape[0]
         else:
             self._images, self._base = None, base
@@ -683,7 +683,7 @@ def evaluate_region_occlusion(
     for r in regions:
         get_region(r, region_set)
     x = torch.as_tensor(images).float()
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    y = torch.as_tensor(np.array(labels, dtype=np.int64)).reshape(-1)
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"labels has {y.shape[0]} entries for {x.shape[0]} images")
 
@@ -740,7 +740,7 @@ def left_right_asymmetry(
     if landmarks is None or labels is None:
         raise ValueError("left_right_asymmetry needs landmarks= and labels= (or a FaceArrays)")
     x = torch.as_tensor(images).float()
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    y = torch.as_tensor(np.array(labels, dtype=np.int64)).reshape(-1)
     p0 = _predict(model, x, batch_size, normalize)
     k = p0.shape[1]
     names = list(classes) if classes is not None else [f"class_{i}" for i in range(k)]
