@@ -58,27 +58,26 @@ def fail_rows(message: str, rows: Iterable[int], *, dataset: str, file: str | os
     return SourceError(problems, source=dataset)
 
 
+def _nearby(path: Path, missing_folder: bool) -> str:
+    """A hint for a missing path: what its folder holds (or, optionally, that the folder is missing)."""
+    if path.parent.is_dir():
+        return f"; {path.parent} holds {sorted(p.name for p in path.parent.iterdir())[:15]}"
+    if missing_folder and not path.parent.exists():
+        return f"; folder {path.parent} does not exist"
+    return ""
+
+
 def require_file(path: Path, what: str, *, dataset: str) -> Path:
     """``path`` if it is a file, else a FileNotFoundError naming it and what it should hold."""
     if not path.is_file():
-        hint = ""
-        if path.parent.is_dir():
-            near = sorted(p.name for p in path.parent.iterdir())[:15]
-            hint = f"; {path.parent} holds {near}"
-        elif not path.parent.exists():
-            hint = f"; folder {path.parent} does not exist"
-        raise FileNotFoundError(f"{dataset}: {what} not found: {path}{hint}")
+        raise FileNotFoundError(f"{dataset}: {what} not found: {path}{_nearby(path, missing_folder=True)}")
     return path
 
 
 def require_dir(path: Path, what: str, *, dataset: str) -> Path:
     """``path`` if it is a folder, else a FileNotFoundError naming it."""
     if not path.is_dir():
-        hint = ""
-        if path.parent.is_dir():
-            near = sorted(p.name for p in path.parent.iterdir())[:15]
-            hint = f"; {path.parent} holds {near}"
-        raise FileNotFoundError(f"{dataset}: {what} not found: {path}{hint}")
+        raise FileNotFoundError(f"{dataset}: {what} not found: {path}{_nearby(path, missing_folder=False)}")
     return path
 
 

@@ -166,17 +166,24 @@ def check_pixel_lengths(pixels: pd.Series, *, file: Path, dataset: str, expected
         )
 
 
+def usage_splits(usage: pd.Series, *, dataset: str, file: Path) -> pd.Series:
+    """FER2013's ``Usage`` column (Training / PublicTest / PrivateTest) as split names; unknown values
+    are an error naming the file and rows."""
+    usage = usage.str.strip()
+    split = usage.map(USAGE_TO_SPLIT)
+    bad = np.flatnonzero(split.isna().to_numpy())
+    if len(bad):
+        raise fail_rows(f"unknown Usage value; valid: {list(USAGE_TO_SPLIT)}", bad[:50], dataset=dataset,
+                        file=file, column="Usage", details=[repr(usage.iat[i]) for i in bad[:50]])
+    return split
+
+
 def _build_from_csv(root: Path, name: str, *, variant: str, check_pixels: bool) -> Manifest:
     path = root / name
     df = read_fer2013_csv(path, check_pixels=check_pixels)
     codes = parse_int_codes(df["emotion"].str.strip(), dataset="fer2013", file=path, column="emotion")
     labels = map_codes(codes, DATASET_CODES["fer2013"], dataset="fer2013", file=path, column="emotion")
-    usage = df["Usage"].str.strip()
-    split = usage.map(USAGE_TO_SPLIT)
-    bad = np.flatnonzero(split.isna().to_numpy())
-    if len(bad):
-        raise fail_rows(f"unknown Usage value; valid: {list(USAGE_TO_SPLIT)}", bad[:50], dataset="fer2013",
-                        file=path, column="Usage", details=[repr(usage.iat[i]) for i in bad[:50]])
+    split = usage_splits(df["Usage"], dataset="fer2013", file=path)
     out = pd.DataFrame({
         "dataset": "fer2013",
         "image": name,

@@ -43,7 +43,7 @@ from fer_explain.data.sources._common import (
     require_dir,
     require_file,
 )
-from fer_explain.data.sources.fer2013 import USAGE_TO_SPLIT
+from fer_explain.data.sources.fer2013 import usage_splits
 from fer_explain.labels import DATASET_CODES
 
 LAYOUT = """\
@@ -121,12 +121,7 @@ def build_ferplus_manifest(
     if len(bad):
         raise fail_rows("vote counts must be non-negative numbers", bad[:50], dataset="ferplus", file=new_path,
                         details=[", ".join(f"{c}={df[c].iat[i]!r}" for c in VOTE_COLUMNS) for i in bad[:50]])
-    usage = df["Usage"].str.strip()
-    split = usage.map(USAGE_TO_SPLIT)
-    bad = np.flatnonzero(split.isna().to_numpy())
-    if len(bad):
-        raise fail_rows(f"unknown Usage value; valid: {list(USAGE_TO_SPLIT)}", bad[:50], dataset="ferplus",
-                        file=new_path, column="Usage", details=[repr(usage.iat[i]) for i in bad[:50]])
+    split = usage_splits(df["Usage"], dataset="ferplus", file=new_path)
 
     name = df["Image name"].str.strip()
     no_image = (name == "").to_numpy()
