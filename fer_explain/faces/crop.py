@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from fer_explain.data.dataset import crop_box
 from fer_explain.data.io import to_channels
 from fer_explain.faces.landmarks import LandmarkResult, detect_landmarks
 
@@ -42,22 +43,49 @@ def crop_face(
         upsample: dlib detector upsampling.
         fallback: use the whole photo when no face is found (otherwise :class:`NoFaceError`).
     """
+    _check(size, margin)
+    det = detect_landmarks(photo, upsample=upsample, fallback=fallback, name="photo")
+    return crop_detection(photo, det, size=size, channels=channels, margin=margin, square=True)
+
+
+def crop_detection(
+    photo: np.ndarray, detection: LandmarkResult, size: int = 48, channels: int = 1, margin: float = 0.2,
+    square: bool = True,
+) -> FaceCrop:
+    """Cut an already detected face out of ``photo`` and resize it to ``size`` x ``size``.
+
+    Args:
+        photo: the image the detection was made on (uint8 grey or RGB).
+        detection: its :class:`~fer_explain.faces.LandmarkResult`.
+        size, channels: the output side and channels (1: grey, luma; 3: RGB).
+        margin: border added on each side as a fraction of the box's width (left/right) and height
+            (top/bottom).
+        square: ``True`` crops the square of side ``max(w, h)`` centred on the box (what
+            :func:`crop_face` does); ``False`` crops the box itself, as
+            :class:`~fer_explain.data.dataset.FaceDataset` crops photos with a ``face_box`` (so a
+            photo is framed like the dataset faces a model was trained on).
+
+    Parts of the crop past the photo's edges are zero. The landmarks are mapped with the pixel-centre
+    convention of the resize, ``x' = (x - x0 + 0.5) * size / width - 0.5``.
+    """
+    _check(size, margin)
+    x, y, w, h = (float(v) for v in detection.box)
+    if square:
+        side = max(w, h)
+        x, y, w, h = x + (w - side) / 2.0, y + (h - side) / 2.0, side, side
+    img = to_channels(np.asarray(photo, dtype=np.uint8), channels)
+    crop = crop_box(img, (x, y, w, h), margin)
+    x0, y0 = round(x - margin * w), round(y - margin * h)
+    ch, cw = crop.shape[:2]
+    out = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.Resampling.BILINEAR))
+    pts = detection.points.astype(np.float64)
+    landmarks = np.stack([(pts[:, 0] - x0 + 0.5) * size / cw - 0.5,
+                          (pts[:, 1] - y0 + 0.5) * size / ch - 0.5], axis=1).astype(np.float32)
+    return FaceCrop(image=out, landmarks=landmarks, box=(int(x0), int(y0), int(cw), int(ch)), detection=detection)
+
+
+def _check(size: int, margin: float) -> None:
     if size <= 0:
         raise ValueError(f"size must be positive, got {size}")
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
-    det = detect_landmarks(photo, upsample=upsample, fallback=fallback, name="photo")
-    x, y, w, h = det.box
-    side = int(round(max(w, h) * (1 + 2 * margin)))
-    cx, cy = x + w / 2.0, y + h / 2.0
-    x0, y0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
-    img = to_channels(np.asarray(photo, dtype=np.uint8), channels)
-    padded = np.zeros((side, side) + img.shape[2:], dtype=np.uint8)
-    sx0, sy0 = max(x0, 0), max(y0, 0)
-    sx1, sy1 = min(x0 + side, img.shape[1]), min(y0 + side, img.shape[0])
-    if sx1 > sx0 and sy1 > sy0:
-        padded[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = img[sy0:sy1, sx0:sx1]
-    out = np.asarray(Image.fromarray(padded).resize((size, size), Image.BILINEAR))
-    scale = size / side
-    landmarks = ((det.points - np.array([x0, y0], dtype=np.float32)) * scale).astype(np.float32)
-    return FaceCrop(image=out, landmarks=landmarks, box=(x0, y0, side, side), detection=det)

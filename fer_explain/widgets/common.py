@@ -21,8 +21,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from fer_explain.data.dataset import FaceDataset, crop_box
-from fer_explain.data.io import to_channels
+from fer_explain.data.dataset import FaceDataset
 from fer_explain.data.manifest import Manifest
 from fer_explain.explain import (
     CAM,
@@ -33,6 +32,7 @@ from fer_explain.explain import (
     Occlusion,
     Saliency,
 )
+from fer_explain.faces.crop import crop_detection
 from fer_explain.faces.landmarks import LandmarkResult, detect_landmarks
 from fer_explain.labels import get_label_space
 
@@ -309,18 +309,12 @@ class UploadedFace:
 
     def face(self, size: int, channels: int, crop_margin: float = 0.1) -> tuple[Tensor, np.ndarray]:
         """The face box (grown by ``crop_margin`` per side, as ``FaceDataset`` does) resized to ``size``:
-        ``(C, size, size)`` pixels in ``[0, 1]`` and the landmarks ``(68, 2)`` in that face's pixels."""
-        crop = crop_box(self.image, self.landmarks.box, crop_margin)
-        x, y, w, h = (float(v) for v in self.landmarks.box)
-        x0, y0 = round(x - crop_margin * w), round(y - crop_margin * h)
-        ch, cw = crop.shape[:2]
-        pil = Image.fromarray(np.ascontiguousarray(to_channels(crop, channels)))
-        arr = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
-        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        # pixel-centre convention, as dataset_landmarks: x' = (x - x0 + 0.5) * size / width - 0.5
-        pts = self.landmarks.points.astype(np.float64)
-        lm = np.stack([(pts[:, 0] - x0 + 0.5) * size / cw - 0.5, (pts[:, 1] - y0 + 0.5) * size / ch - 0.5], axis=1)
-        return torch.from_numpy(np.array(arr, dtype=np.float32)).div(255.0), lm.astype(np.float32)
+        ``(C, size, size)`` pixels in ``[0, 1]`` and the landmarks ``(68, 2)`` in that face's pixels
+        (:func:`fer_explain.faces.crop_detection` with ``square=False``)."""
+        crop = crop_detection(self.image, self.landmarks, size=size, channels=channels, margin=crop_margin,
+                              square=False)
+        arr = crop.image[None] if crop.image.ndim == 2 else crop.image.transpose(2, 0, 1)
+        return torch.from_numpy(np.array(arr, dtype=np.float32)).div(255.0), crop.landmarks
 
 
 # --------------------------------------------------------------------------- display

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data
 
 from fer_explain.faces import NoFaceError, crop_face, detect_landmarks
@@ -27,3 +28,43 @@ def test_crop_face_errors():
     assert crop_face(blank, size=32, fallback=True, upsample=0).image.shape == (32, 32)
     with pytest.raises(ValueError, match="margin"):
         crop_face(blank, margin=-1)
+
+
+def _detection(box, points):
+    from fer_explain.faces import LandmarkResult
+    return LandmarkResult(points=np.asarray(points, np.float32), source="detected", box=box)
+
+
+def test_crop_detection_maps_pixels_and_landmarks_exactly_at_scale_one():
+    from fer_explain.faces import crop_detection
+    photo = np.arange(60 * 80, dtype=np.uint8).reshape(60, 80) % 251
+    pts = np.tile([[30.0, 20.0]], (68, 1))
+    pts[1] = [41.0, 35.0]
+    det = _detection((20, 10, 30, 30), pts)
+    crop = crop_detection(photo, det, size=30, channels=1, margin=0.0)
+    assert crop.box == (20, 10, 30, 30)
+    np.testing.assert_array_equal(crop.image, photo[10:40, 20:50])
+    np.testing.assert_allclose(crop.landmarks[:2], [[10.0, 10.0], [21.0, 25.0]], atol=1e-5)
+    # halving the size maps pixel centres: x' = (x - x0 + 0.5) / 2 - 0.5
+    half = crop_detection(photo, det, size=15, channels=1, margin=0.0)
+    np.testing.assert_allclose(half.landmarks[1], [(21 + 0.5) / 2 - 0.5, (25 + 0.5) / 2 - 0.5], atol=1e-5)
+
+
+def test_crop_detection_square_vs_dataset_framing():
+    from fer_explain.data.dataset import crop_box
+    from fer_explain.faces import crop_detection
+    photo = np.random.default_rng(0).integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    det = _detection((40, 30, 20, 40), np.full((68, 2), 50.0))
+    square = crop_detection(photo, det, size=48, channels=3, margin=0.25)
+    assert square.image.shape == (48, 48, 3)
+    assert square.box == (20, 20, 60, 60)  # side max(20, 40) = 40, grown by 0.25 x 40 per side, same centre
+    # square=False is FaceDataset's framing: the box itself grown by margin x (w, h) per side
+    box = crop_detection(photo, det, size=32, channels=3, margin=0.25, square=False)
+    expected = np.asarray(Image.fromarray(crop_box(photo, det.box, 0.25)).resize((32, 32), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(box.image, expected)
+    assert box.box == (35, 20, 30, 60)
+    # past the photo's edge the crop is zero-padded, not shifted
+    edge = crop_detection(photo, _detection((0, 0, 20, 20), np.zeros((68, 2))), size=30, margin=0.25)
+    assert edge.box == (-5, -5, 30, 30) and (edge.image[:5] == 0).all() and (edge.image[:, :5] == 0).all()
+    with pytest.raises(ValueError, match="size"):
+        crop_detection(photo, det, size=0)
