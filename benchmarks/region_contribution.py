@@ -27,6 +27,11 @@ schedule over 30 epochs, best validation epoch kept; 1,395 s):
     mouth_eyes  0.9585     ok
     face        0.9585     ok
 
+With ``--compare-padding`` (Table 5 analogue, same run settings; square_crop / pad): mouth
+0.9380 / 0.9815, nose 0.1425 / 0.1425, eyes 0.1420 / 0.1425, nose_mouth 0.9450 / 0.9730, nose_eyes
+0.1465 / 0.1415, mouth_eyes 0.9150 / 0.9585, face 0.9645 / 0.9585 (1,351 s for the square-crop
+models): padding to a square keeps the mouth-containing regions 3-4 points higher, as in seed 002.
+
 Why Deep-Emotion and not SE-ResNet-18 (the earlier default): the torchvision-style ResNet stem
 (7x7 stride-2 conv, then a stride-2 max-pool) shrinks a 48 x 48 face to 12 x 12 before the first
 residual stage, where the mouth is a few pixels wide, while the padded mouth-only input magnifies it.
