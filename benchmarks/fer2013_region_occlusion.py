@@ -1,7 +1,7 @@
 """The cheap region experiment on real faces: the shipped FER2013 Deep-Emotion evaluated on FER2013
 PublicTest faces with each face region kept alone or removed (seed 002's regions, landmarks from dlib).
 
-    python benchmarks/fer2013_region_occlusion.py /tmp/fer2013 [--out table.csv]
+    python benchmarks/fer2013_region_occlusion.py /tmp/fer2013 [--checkpoint fer2013/vgg_fer] [--out table.csv]
 
 The path may also come from FER_EXPLAIN_FER2013_DIR. Prints the landmark paths taken and the table.
 """
@@ -16,7 +16,7 @@ import torch
 from fer_explain.analysis.regions import SEED002_REGIONS, evaluate_region_occlusion, face_arrays
 from fer_explain.data.sources import build_manifest
 from fer_explain.faces import extract_landmarks
-from fer_explain.train import load_checkpoint, shipped_checkpoint
+from fer_explain.train import list_shipped, load_checkpoint, shipped_checkpoint
 
 
 def main() -> None:
@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--split", default="publictest")
     ap.add_argument("--baseline", default="zero")
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--checkpoint", default="fer2013/deep_emotion",
+                    help="a shipped checkpoint name (fer_explain.train.list_shipped()) or a checkpoint path")
     ap.add_argument("--out", help="write the table as CSV")
     args = ap.parse_args()
     if not args.root:
@@ -33,7 +35,8 @@ def main() -> None:
     manifest = build_manifest("fer2013", args.root).select(args.split)
     manifest, summary = extract_landmarks(manifest, upsample=1, workers=args.workers)
     print(summary.to_string())
-    model, meta = load_checkpoint(shipped_checkpoint("fer2013/deep_emotion"))
+    shipped = args.checkpoint in list_shipped()
+    model, meta = load_checkpoint(shipped_checkpoint(args.checkpoint) if shipped else args.checkpoint)
     spec = meta["input"]
     faces = face_arrays(manifest, size=spec["size"], channels=spec["channels"], crop_margin=0.0)
     table = evaluate_region_occlusion(model, faces, regions=SEED002_REGIONS, baseline=args.baseline,
