@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model == "deep_emotion":
         model_args = {}
     common = {"model_name": args.model, "model_args": model_args, "recipe": "quick", "epochs": args.epochs, "lr": args.lr,
-                  "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "val_fraction": 0.1,
+              "batch_size": args.batch_size, "device": args.device, "seed": args.seed, "val_fraction": 0.1,
               "scheduler": None if args.scheduler == "none" else args.scheduler}
     t0 = time.time()
     table, _ = train_region_models((train, test), regions=args.regions, variant="pad", **common)

@@ -56,6 +56,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 from tqdm.auto import tqdm
 
+from fer_explain.faces.landmarks import to_crop_coordinates
 from fer_explain.faces.regions import (
     CROP_MODES,
     DEFAULT_REGION_SET,
@@ -339,6 +340,7 @@ def dataset_landmarks(manifest: Manifest, size: int, crop_margin: float = 0.1) -
     from PIL import Image
 
     from fer_explain.data import io as fio
+    from fer_explain.data.dataset import crop_bounds
 
     lm = manifest.landmarks().astype(np.float64)
     boxes = manifest.boxes()
@@ -350,10 +352,7 @@ def dataset_landmarks(manifest: Manifest, size: int, crop_margin: float = 0.1) -
             continue
         box = boxes[i]
         if np.isfinite(box).all():
-            x, y, w, h = (float(v) for v in box)
-            x0, x1 = round(x - crop_margin * w), round(x + w + crop_margin * w)
-            y0, y1 = round(y - crop_margin * h), round(y + h + crop_margin * h)
-            x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+            x0, y0, x1, y1 = crop_bounds(box, crop_margin)
             ox, oy, cw, ch = x0, y0, x1 - x0, y1 - y0
         else:
             pr = df["pixel_row"].iat[i] if has_pr else None
@@ -365,8 +364,7 @@ def dataset_landmarks(manifest: Manifest, size: int, crop_margin: float = 0.1) -
                 with Image.open(Path(manifest.root) / image) as im:
                     cw, ch = im.size
             ox = oy = 0
-        out[i, :, 0] = (lm[i, :, 0] - ox + 0.5) * size / cw - 0.5
-        out[i, :, 1] = (lm[i, :, 1] - oy + 0.5) * size / ch - 0.5
+        out[i] = to_crop_coordinates(lm[i], (ox, oy), (cw, ch), size)
     return out.astype(np.float32)
 
 

@@ -107,20 +107,27 @@ class SampleLoadError(ImageReadError):
 # --- decoding ------------------------------------------------------------------------------------
 
 
+def crop_bounds(box: Sequence[float], margin: float = 0.0) -> tuple[int, int, int, int]:
+    """Whole-pixel bounds ``(x0, y0, x1, y1)`` that :func:`crop_box` cuts for ``box = (x, y, w, h)``
+    enlarged by ``margin`` x (w, h) per side (at least one pixel wide and high; not validated)."""
+    x, y, w, h = (float(v) for v in box)
+    x0, x1 = round(x - margin * w), round(x + w + margin * w)
+    y0, y1 = round(y - margin * h), round(y + h + margin * h)
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+
 def crop_box(img: np.ndarray, box: Sequence[float], margin: float = 0.0) -> np.ndarray:
     """Crop ``box = (x, y, w, h)`` enlarged by ``margin`` x (w, h) per side; outside pixels are zero.
 
     Bounds are rounded to whole pixels. The result always has the enlarged box's size, even where
     it extends past the image border. Raises ``ValueError`` for a box that does not overlap the image.
     """
-    x, y, w, h = (float(v) for v in box)
+    _, _, w, h = (float(v) for v in box)
     if not (w > 0 and h > 0):
         raise ValueError(f"face box {tuple(box)} has non-positive width/height")
     if margin < 0:
         raise ValueError(f"crop_margin must be >= 0, got {margin}")
-    x0, x1 = round(x - margin * w), round(x + w + margin * w)
-    y0, y1 = round(y - margin * h), round(y + h + margin * h)
-    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+    x0, y0, x1, y1 = crop_bounds(box, margin)
     height, width = img.shape[:2]
     ix0, ix1, iy0, iy1 = max(x0, 0), min(x1, width), max(y0, 0), min(y1, height)
     if ix0 >= ix1 or iy0 >= iy1:

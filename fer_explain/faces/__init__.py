@@ -12,6 +12,7 @@ from fer_explain.faces.landmarks import (
     flip_landmarks,
     landmark_summary,
     predictor_path,
+    to_crop_coordinates,
 )
 from fer_explain.faces.regions import (
     BASE_FEATURE_IDS,
@@ -60,4 +61,5 @@ __all__ = [
     "region_mask",
     "region_masks",
     "remove_region",
+    "to_crop_coordinates",
 ]

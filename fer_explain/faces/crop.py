@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from fer_explain.data.dataset import crop_box
+from fer_explain.data.dataset import crop_bounds, crop_box
 from fer_explain.data.io import to_channels
-from fer_explain.faces.landmarks import LandmarkResult, detect_landmarks
+from fer_explain.faces.landmarks import LandmarkResult, detect_landmarks, to_crop_coordinates
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,10 @@ def crop_detection(
         x, y, w, h = x + (w - side) / 2.0, y + (h - side) / 2.0, side, side
     img = to_channels(np.asarray(photo, dtype=np.uint8), channels)
     crop = crop_box(img, (x, y, w, h), margin)
-    x0, y0 = round(x - margin * w), round(y - margin * h)
+    x0, y0, _, _ = crop_bounds((x, y, w, h), margin)
     ch, cw = crop.shape[:2]
     out = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.Resampling.BILINEAR))
-    pts = detection.points.astype(np.float64)
-    landmarks = np.stack([(pts[:, 0] - x0 + 0.5) * size / cw - 0.5,
-                          (pts[:, 1] - y0 + 0.5) * size / ch - 0.5], axis=1).astype(np.float32)
+    landmarks = to_crop_coordinates(detection.points, (x0, y0), (cw, ch), size).astype(np.float32)
     return FaceCrop(image=out, landmarks=landmarks, box=(int(x0), int(y0), int(cw), int(ch)), detection=detection)
 
 

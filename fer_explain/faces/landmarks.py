@@ -98,6 +98,20 @@ def check_landmarks(landmarks: Any, batched: bool | None = None, name: str = "la
     return arr
 
 
+def to_crop_coordinates(points: np.ndarray, origin: tuple[float, float], crop_size: tuple[float, float],
+                        size: int) -> np.ndarray:
+    """Map ``(..., 2)`` image points into a crop whose top-left pixel is ``origin = (x0, y0)`` and whose
+    extent is ``crop_size = (width, height)``, resized to ``size`` x ``size`` (float64).
+
+    Pixel-centre convention of the resize: ``x' = (x - x0 + 0.5) * size / width - 0.5``.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    out = np.empty_like(pts)
+    out[..., 0] = (pts[..., 0] - origin[0] + 0.5) * size / crop_size[0] - 0.5
+    out[..., 1] = (pts[..., 1] - origin[1] + 0.5) * size / crop_size[1] - 0.5
+    return out
+
+
 def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
     """Landmarks of the horizontally flipped image (``x -> width - 1 - x``, left/right points swapped)."""
     arr = check_landmarks(landmarks)

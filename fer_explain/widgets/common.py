@@ -282,6 +282,21 @@ class FaceSource:
         return f"{df['image'].iat[int(row)]} ({df['split'].iat[int(row)]}, true {df['label'].iat[int(row)]})"
 
 
+class NotebookDisplay:
+    """Shows an explorer's ``widget`` (its root ipywidget) when the explorer is displayed in a notebook."""
+
+    widget: Any
+
+    def display(self) -> None:
+        """Show the explorer in a notebook."""
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+
 @dataclass(frozen=True)
 class UploadedFace:
     """A photo, the face dlib found in it, and that face cropped to a model's input.

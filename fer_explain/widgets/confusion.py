@@ -34,12 +34,12 @@ from fer_explain.data.dataset import FaceDataset
 from fer_explain.data.manifest import Manifest
 from fer_explain.explain import Explanation, GradCAM
 from fer_explain.viz import explanation_grid
-from fer_explain.widgets.common import FaceSource, ModelSource, figure_png, load_model
+from fer_explain.widgets.common import FaceSource, ModelSource, NotebookDisplay, figure_png, load_model
 
 __all__ = ["ConfusionExplorer"]
 
 
-class ConfusionExplorer:
+class ConfusionExplorer(NotebookDisplay):
     """Click a confusion-matrix cell to see (up to ``k`` of) its faces and their Grad-CAM maps.
 
     Args:
@@ -207,16 +207,6 @@ class ConfusionExplorer:
         """The cells with at least one face (only the confusions with ``off_diagonal=True``), by count, largest first."""
         cells = [(i, j) for i, j in zip(*np.nonzero(self.confusion)) if not (off_diagonal and i == j)]
         return sorted(((int(i), int(j)) for i, j in cells), key=lambda ij: -int(self.confusion[ij]))
-
-    # ------------------------------------------------------------------ display
-    def display(self) -> None:
-        """Show the explorer in a notebook."""
-        from IPython.display import display
-
-        display(self.widget)
-
-    def _ipython_display_(self) -> None:
-        self.display()
 
     def __repr__(self) -> str:
         return (f"ConfusionExplorer({self.loaded.name!r}, {len(self.faces)} faces, "

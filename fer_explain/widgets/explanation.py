@@ -45,6 +45,7 @@ from fer_explain.widgets.common import (
     FaceSource,
     LoadedModel,
     ModelSource,
+    NotebookDisplay,
     UploadedFace,
     available_methods,
     load_model,
@@ -72,7 +73,7 @@ def _shipped() -> dict[str, ModelSource]:
     return {name: shipped_checkpoint(name) for name in names}
 
 
-class ExplanationExplorer:
+class ExplanationExplorer(NotebookDisplay):
     """Explore one face's explanation across checkpoints, methods, target classes and masked regions.
 
     Args:
@@ -384,16 +385,6 @@ class ExplanationExplorer:
         if self.last_probs is None:
             raise ValueError("nothing computed yet")
         return pd.Series(self.last_probs.numpy(), index=list(self.model().classes), name="probability")
-
-    # ------------------------------------------------------------------ display
-    def display(self) -> None:
-        """Show the explorer in a notebook."""
-        from IPython.display import display
-
-        display(self.widget)
-
-    def _ipython_display_(self) -> None:
-        self.display()
 
     def __repr__(self) -> str:
         return (f"ExplanationExplorer({len(self.faces)} faces, checkpoints={list(self._sources)}, "
