@@ -9,6 +9,16 @@ With 3 x 224 x 224 input and 7 classes this has exactly 11,267,143 parameters wi
 bias-free SE layers (the default; the paper quotes "approximately 11.27 million") and
 11,269,183 with biased ones (``se_bias=True``). Adaptive average pooling lets the same
 network run on FER-sized inputs such as 1 x 48 x 48 or 3 x 100 x 100.
+
+Two stems are selectable with ``stem``:
+
+* ``"imagenet"`` (default, seed 001): 7x7 stride-2 convolution then a 3x3 stride-2 max-pool, so
+  ``layer1`` sees the input at 1/4 of its side (56x56 at 224 px, but only 12x12 at 48 px).
+* ``"fer"``: one 3x3 stride-2 convolution and no max-pool, the usual adaptation of ResNets to
+  small inputs (as for CIFAR-sized images: He et al. 2016, section 4.2, use a 3x3 stem with no
+  pooling; we keep one stride of 2 to bound the cost on a CPU). At 48 px ``layer1`` and its SE
+  maps are 24x24, ``layer2`` 12x12, ``layer3`` 6x6, ``layer4`` 3x3. Everything after the stem is
+  seed 001's network.
 """
 
 from __future__ import annotations
@@ -76,22 +86,37 @@ class SEResNet18(FERModel):
         se_reduction: SE reduction ratio ``r``.
         input_size: native input side reported by ``input_spec`` (224 in the paper, which
             trains on 224 x 224 crops of 256 x 256 images). Other sizes work too.
+        stem: ``"imagenet"`` (seed 001's 7x7/2 convolution + 3x3/2 max-pool) or ``"fer"``
+            (a single 3x3/2 convolution, no max-pool; for 48 px faces).
     """
 
+    STEMS = ("imagenet", "fer")
+
     def __init__(self, num_classes: int = 7, in_chans: int = 3, *, width: float = 1.0, se_bias: bool = False,
-                 se_reduction: int = 16, input_size: int = 224) -> None:
+                 se_reduction: int = 16, input_size: int = 224, stem: str = "imagenet") -> None:
         super().__init__()
-        self._store_config(num_classes=num_classes, in_chans=in_chans, width=float(width), se_bias=bool(se_bias),
-                           se_reduction=int(se_reduction), input_size=int(input_size))
+        if stem not in self.STEMS:
+            raise ValueError(f"stem must be one of {self.STEMS}, got {stem!r}")
+        config = dict(num_classes=num_classes, in_chans=in_chans, width=float(width), se_bias=bool(se_bias),
+                      se_reduction=int(se_reduction), input_size=int(input_size))
+        if stem != "imagenet":  # keep the configs of existing checkpoints unchanged
+            config["stem"] = stem
+        self._store_config(**config)
+        self.stem = stem
         mean, std = default_normalisation(in_chans)
         self.input_spec = InputSpec(size=int(input_size), channels=in_chans, mean=mean, std=std)
         self.cam_able = True
 
         widths = [scaled_channels(c, width) for c in (64, 128, 256, 512)]
-        self.conv1 = nn.Conv2d(in_chans, widths[0], 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.maxpool: nn.Module
+        if stem == "fer":
+            self.conv1 = nn.Conv2d(in_chans, widths[0], 3, stride=2, padding=1, bias=False)
+            self.maxpool = nn.Identity()
+        else:
+            self.conv1 = nn.Conv2d(in_chans, widths[0], 7, stride=2, padding=3, bias=False)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         in_planes = widths[0]
         stages = []
         for i, planes in enumerate(widths):
