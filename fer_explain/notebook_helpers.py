@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from fer_explain.train.inputs import CheckpointInput
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -174,86 +175,34 @@ def recipe_table(recipe: Any) -> Any:
 
 
 def input_block(source: Mapping[str, Any] | nn.Module) -> dict[str, Any]:
-    """``{"size", "channels", "mean", "std"}`` of a checkpoint's metadata (its ``"input"`` block), a
-    bare input block, or a model's ``input_spec``."""
-    if isinstance(source, nn.Module):
-        spec = getattr(source, "input_spec", None)
-        if spec is None:
-            raise TypeError(f"{type(source).__name__} has no input_spec; pass the checkpoint metadata instead")
-        return {"size": int(spec.size), "channels": int(spec.channels), "mean": list(spec.mean), "std": list(spec.std)}
-    block = source.get("input", source)
-    missing = [k for k in ("size", "channels", "mean", "std") if k not in block]
-    if missing:
-        raise KeyError(f"input block lacks {missing}; expected a checkpoint's metadata or its 'input' entry, "
-                       f"got keys {sorted(source)}")
-    return {"size": int(block["size"]), "channels": int(block["channels"]),
-            "mean": [float(v) for v in np.atleast_1d(block["mean"])],
-            "std": [float(v) for v in np.atleast_1d(block["std"])]}
+    """``{"size", "channels", "mean", "std"}`` of a checkpoint's metadata or a model
+    (:class:`~fer_explain.train.inputs.CheckpointInput`, the one place that decides it)."""
+    return CheckpointInput.of(source).as_block()
 
 
-def _to_nchw_float(images: Any) -> Tensor:
-    """uint8/float images in any of (H, W), (N, H, W), (N, H, W, 3), (N, C, H, W) -> float (N, C, H, W) in [0, 1]."""
-    t = torch.as_tensor(np.array(images)) if not isinstance(images, Tensor) else images.detach().cpu()
-    is_uint8 = t.dtype == torch.uint8
-    t = t.float()
-    if is_uint8:
-        t = t / 255.0
-    if t.dim() == 2:
-        t = t[None, None]
-    elif t.dim() == 3:
-        t = t[None].permute(0, 3, 1, 2) if t.shape[-1] == 3 and t.shape[0] != 3 else t[:, None]
-    elif t.dim() == 4:
-        if t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
-            t = t.permute(0, 3, 1, 2)
-    else:
-        raise ValueError(f"images must be (H, W), (N, H, W), (N, H, W, 3) or (N, C, H, W), got {tuple(t.shape)}")
-    if t.shape[1] not in (1, 3):
-        raise ValueError(f"images must have 1 or 3 channels, got shape {tuple(t.shape)}")
-    return t.contiguous()
-
-
-def model_inputs(images: Any, source: Mapping[str, Any] | nn.Module, device: str | torch.device = "cpu") -> Tensor:
-    """Images -> the normalised ``(N, C, size, size)`` float tensor a checkpoint expects.
+def model_inputs(images: Any, source: Any, device: str | torch.device = "cpu") -> Tensor:
+    """Images -> the normalised ``(N, C, size, size)`` tensor a checkpoint expects, in its evaluation view.
 
     Args:
         images: uint8 (0..255) or float (``[0, 1]``) images, ``(H, W)``, ``(N, H, W)``,
             ``(N, H, W, 3)`` or ``(N, C, H, W)`` (numpy or torch), e.g. a synthetic batch's
             ``images`` or :func:`fer_explain.faces.crop_face`'s image.
-        source: the checkpoint's metadata (``load_checkpoint``'s ``meta``), its ``"input"`` block,
-            or a model (its ``input_spec``).
+        source: a ``(model, meta)`` pair as ``load_checkpoint`` returns it (recommended), the
+            checkpoint's metadata, a model (its ``input_spec``) or a ``CheckpointInput``.
         device: where to put the result.
 
-    Grey becomes RGB by repetition and RGB becomes grey by ITU-R 601 luma (as the datasets do);
-    other sizes are resized bilinearly (antialiased when shrinking); then ``(x - mean) / std``.
+    See :meth:`fer_explain.train.inputs.CheckpointInput.prepare`.
     """
-    spec = input_block(source)
-    x = _to_nchw_float(images)
-    if spec["channels"] == 3 and x.shape[1] == 1:
-        x = x.repeat(1, 3, 1, 1)
-    elif spec["channels"] == 1 and x.shape[1] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
-        x = (x * w).sum(1, keepdim=True)
-    size = spec["size"]
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                          antialias=bool(x.shape[-1] > size or x.shape[-2] > size))
-    mean = torch.tensor(spec["mean"]).reshape(1, -1, 1, 1)
-    std = torch.tensor(spec["std"]).reshape(1, -1, 1, 1)
-    return ((x - mean) / std).to(device)
+    return CheckpointInput.of(source).prepare(images, device=device)
 
 
-def checkpoint_dataset(manifest: Manifest, source: Mapping[str, Any] | nn.Module, split: str | Sequence[str] | None = None,
+def checkpoint_dataset(manifest: Manifest, source: Any, split: str | Sequence[str] | None = None,
                        **kwargs: Any) -> FaceDataset:
     """A :class:`~fer_explain.data.dataset.FaceDataset` of ``manifest`` (optionally one ``split``)
-    at the checkpoint's input size, channels and normalisation. ``kwargs`` go to ``FaceDataset``
-    (``cache_dir=False``, ``progress=False``, ``return_index=True``...)."""
-    from fer_explain.data.dataset import FaceDataset
-
-    spec = input_block(source)
+    as the checkpoint sees it (:meth:`CheckpointInput.dataset`: size, channels, normalisation and
+    evaluation view). ``kwargs`` go to ``FaceDataset``."""
     m = manifest.select(split=split) if split is not None else manifest
-    kwargs.setdefault("progress", False)
-    return FaceDataset(m, size=spec["size"], channels=spec["channels"], normalize=(spec["mean"], spec["std"]),
-                       **kwargs)
+    return CheckpointInput.of(source).dataset(m, **kwargs)
 
 
 @dataclass

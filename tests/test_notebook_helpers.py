@@ -41,7 +41,7 @@ def test_input_block_from_model_and_bad_metadata() -> None:
     model = create_model("deep_emotion")
     block = nbh.input_block(model)
     assert block["size"] == model.input_spec.size and block["channels"] == 1
-    with pytest.raises(KeyError, match="input block lacks"):
+    with pytest.raises(ValueError, match="input lacks"):
         nbh.input_block({"architecture": "x"})
 
 

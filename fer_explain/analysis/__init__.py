@@ -46,7 +46,7 @@ from fer_explain.analysis.regions import (
     seed002_protocol,
     train_region_models,
 )
-from fer_explain.analysis.report import REPORT_METHODS, make_explainer, write_report
+from fer_explain.analysis.report import REPORT_METHODS, write_report
 from fer_explain.analysis.tsne import extract_features, plot_tsne, subsample_indices, tsne_embedding
 
 __all__ = [
@@ -70,7 +70,6 @@ __all__ = [
     "extract_features",
     "face_arrays",
     "left_right_asymmetry",
-    "make_explainer",
     "normalize_rows",
     "plot_population_grid",
     "plot_region_contribution",

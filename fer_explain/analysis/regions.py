@@ -40,10 +40,8 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,9 +54,10 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from fer_explain.faces.landmarks import to_crop_coordinates
+from fer_explain.faces.landmarks import dataset_landmarks
 from fer_explain.faces.regions import (
     CROP_MODES,
+    DEFAULT_MARGIN,
     DEFAULT_REGION_SET,
     Margin,
     crop_region,
@@ -95,8 +94,6 @@ REGION_VARIANTS: tuple[str, ...] = ("keep", *CROP_MODES)
 """``"keep"`` (the region in place, the rest set to a baseline) and the crop modes of
 :func:`fer_explain.faces.regions.crop_region`: ``"pad"``, ``"square_crop"``, ``"resize"``."""
 
-DEFAULT_MARGIN: Margin = "5%"
-"""Default growth of the region hulls (see the module docstring)."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -325,47 +322,6 @@ class FaceArrays:
             idx = np.flatnonzero(idx)
         t = torch.as_tensor(idx, dtype=torch.long)
         return FaceArrays(self.images[t], self.landmarks[idx], self.labels[idx], self.classes)
-
-
-def dataset_landmarks(manifest: Manifest, size: int, crop_margin: float = 0.1) -> np.ndarray:
-    """The manifest's landmarks mapped into the faces a ``FaceDataset(manifest, size, crop_margin=...)``
-    returns, ``(N, 68, 2)`` float32 (NaN for rows without landmarks).
-
-    Landmarks are stored in the original image's pixel coordinates. ``FaceDataset`` crops a row's
-    face box (enlarged by ``crop_margin``; see :func:`fer_explain.data.dataset.crop_box`) when it
-    has one and resizes the result to ``size x size`` without keeping the aspect. Pixel-centre
-    convention: ``x' = (x - x0 + 0.5) * size / width - 0.5``. Rows without a box need the image
-    size: read from the file header (PIL, no decoding) or, for pixel-CSV rows, by decoding the row.
-    """
-    from PIL import Image
-
-    from fer_explain.data import io as fio
-    from fer_explain.data.dataset import crop_bounds
-
-    lm = manifest.landmarks().astype(np.float64)
-    boxes = manifest.boxes()
-    df = manifest.df
-    out = np.full_like(lm, np.nan)
-    has_pr = "pixel_row" in df
-    for i in range(len(manifest)):
-        if not np.isfinite(lm[i]).all():
-            continue
-        box = boxes[i]
-        if np.isfinite(box).all():
-            x0, y0, x1, y1 = crop_bounds(box, crop_margin)
-            ox, oy, cw, ch = x0, y0, x1 - x0, y1 - y0
-        else:
-            pr = df["pixel_row"].iat[i] if has_pr else None
-            image = str(df["image"].iat[i])
-            if pr is not None and not (isinstance(pr, float) and math.isnan(pr)) and not pd.isna(pr):
-                img = fio.load_image(manifest.root, image, int(pr))
-                ch, cw = img.shape[:2]
-            else:
-                with Image.open(Path(manifest.root) / image) as im:
-                    cw, ch = im.size
-            ox = oy = 0
-        out[i] = to_crop_coordinates(lm[i], (ox, oy), (cw, ch), size)
-    return out.astype(np.float32)
 
 
 def face_arrays(

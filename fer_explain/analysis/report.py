@@ -26,8 +26,10 @@ file                               content
 =================================  =================================================================
 
 Explanations, region tables and figures use the first ``max_explain`` faces of the (sub-sampled)
-split, prepared without the evaluation transform (so maps, images and landmarks share one pixel
-grid); the predictions explained are the model's (``target`` = predicted class).
+split, in the checkpoint's evaluation view (:class:`~fer_explain.train.inputs.CheckpointInput`: the
+same tensors ``evaluate`` scores, with the landmarks mapped into that view); explainers come from the
+one registry (:func:`fer_explain.explain.make_explainer`); the predictions explained are the model's
+(``target`` = predicted class).
 """
 
 from __future__ import annotations
@@ -41,38 +43,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
-__all__ = ["REPORT_METHODS", "make_explainer", "write_report"]
+from fer_explain.explain import REGION_DEFAULTS, list_explainers, make_explainer
+from fer_explain.train.inputs import CheckpointInput
 
-REPORT_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "occlusion", "saliency", "integrated_gradients",
-                                   "cam", "se_map")
-"""Method names :func:`write_report` (and :func:`make_explainer`) accept."""
+__all__ = ["REPORT_METHODS", "write_report"]
 
-
-def make_explainer(method: str, model: nn.Module, baseline: float | Tensor = 0.0, input_size: int | None = None):
-    """An explainer by name (see :data:`REPORT_METHODS`); ``baseline`` is the occlusion /
-    integrated-gradients reference in input space, ``input_size`` the side the model sees."""
-    from fer_explain import explain as ex
-
-    if method == "gradcam":
-        return ex.GradCAM(model, input_size=input_size)
-    if method == "gradcam++":
-        return ex.GradCAMPlusPlus(model, input_size=input_size)
-    if method == "occlusion":
-        side = input_size or 48
-        window = max(2, side // 6)
-        return ex.Occlusion(model, window=window, stride=max(1, window // 2), baseline=baseline)
-    if method == "saliency":
-        return ex.Saliency(model)
-    if method == "integrated_gradients":
-        return ex.IntegratedGradients(model, baseline=baseline)
-    if method == "cam":
-        return ex.CAM(model)
-    if method == "se_map":
-        return ex.SEMapExplainer(model)
-    raise ValueError(f"unknown explanation method {method!r}; valid: {list(REPORT_METHODS)}")
+REPORT_METHODS: tuple[str, ...] = tuple(list_explainers())
+"""Method names :func:`write_report` accepts: the explainer registry's (:func:`fer_explain.explain.list_explainers`)."""
 
 
 def _save_fig(fig: Any, path: Path, written: dict[str, Path], key: str) -> None:
@@ -140,11 +120,8 @@ def write_report(
 
     from fer_explain.analysis.attribution import plot_side_by_side, region_emotion_table, region_masking_table
     from fer_explain.analysis.evaluation import evaluation_table, normalize_rows, prediction_table
-    from fer_explain.analysis.regions import dataset_landmarks
     from fer_explain.analysis.tsne import extract_features, plot_tsne, subsample_indices, tsne_embedding
-    from fer_explain.data.dataset import FaceDataset
     from fer_explain.data.manifest import Manifest
-    from fer_explain.data.transforms import get_transform
     from fer_explain.train import evaluate, load_checkpoint
     from fer_explain.viz import (
         explanation_grid,
@@ -175,18 +152,10 @@ def write_report(
         manifest = manifest.replace(manifest.df.iloc[idx])
     classes = list(manifest.classes)
     model_classes = list(meta.get("classes") or classes)
-    info = meta.get("input") or {}
-    spec = getattr(model, "input_spec", None)
-    size = int(info.get("size", spec.size if spec else 48))
-    channels = int(info.get("channels", spec.channels if spec else 1))
-    mean = list(info.get("mean", [0.0] * channels))
-    std = list(info.get("std", [1.0] * channels))
-    recipe = meta.get("recipe") or {}
-    transform = get_transform(recipe.get("transform", "none"), size, train=False, **recipe.get("transform_options", {}))
-    eval_ds = FaceDataset(manifest, size=size, channels=channels, cache_dir=cache_dir, normalize=(mean, std),
-                          transform=transform, progress=False)
-    plain_ds = FaceDataset(manifest, size=size, channels=channels, cache_dir=cache_dir, normalize=(mean, std),
-                           progress=False)
+    inp = CheckpointInput.from_checkpoint({**meta, "path": str(checkpoint)}, model)
+    size, mean, std = inp.size, inp.mean, inp.std
+    # one dataset, in the checkpoint's evaluation view, for the tables, the t-SNE and the explanations
+    eval_ds = inp.dataset(manifest, cache_dir=cache_dir)
 
     # ---- evaluation tables
     with matplotlib.rc_context({"figure.max_open_warning": 0}):
@@ -211,8 +180,8 @@ def write_report(
         steps.update()
 
         # ---- t-SNE of pooled features
-        if hasattr(model, "features") and len(plain_ds) >= 5:
-            feats, flabels = extract_features(model, plain_ds, batch_size=batch_size, max_samples=tsne_max,
+        if hasattr(model, "features") and len(eval_ds) >= 5:
+            feats, flabels = extract_features(model, eval_ds, batch_size=batch_size, max_samples=tsne_max,
                                               seed=seed, progress=False)
             emb = tsne_embedding(feats, seed=seed, max_samples=None)
             _save_csv(pd.DataFrame({"x": emb[:, 0], "y": emb[:, 1], "label": [classes[int(k)] for k in flabels]}),
@@ -234,14 +203,14 @@ def write_report(
         steps.update()
 
         # ---- explanations of the first faces
-        n_exp = min(max_explain, len(plain_ds))
-        items = [plain_ds[i] for i in range(n_exp)]
+        n_exp = min(max_explain, len(eval_ds))
+        items = [eval_ds[i] for i in range(n_exp)]
         x = torch.stack([it[0] for it in items])
         y = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
-        black = (-torch.as_tensor(mean) / torch.as_tensor(std)).reshape(-1, 1, 1).float()
+        black = inp.black()
         explanations = {}
         for method in methods:
-            explainer = make_explainer(method, model, baseline=black, input_size=size)
+            explainer = make_explainer(method, model, input_size=size, black=black)
             explanations[method] = explainer.attribute(x.to(device), labels=y)
         images = _display(x, mean, std)
         k = min(n_examples, n_exp)
@@ -255,15 +224,15 @@ def write_report(
 
         # ---- region x emotion tables (needs landmarks)
         if bool(manifest.has_landmarks().all()):
-            lm = dataset_landmarks(manifest, size)[:n_exp]
+            lm = inp.landmarks(manifest)[:n_exp]
             tables = {}
             for method, exp in explanations.items():
-                t = region_emotion_table(exp, lm, labels=y, classes=classes, regions=regions, margin="5%")
+                t = region_emotion_table(exp, lm, labels=y, classes=classes, regions=regions, margin=REGION_DEFAULTS["margin"])
                 tables[method] = t
                 _save_csv(t, out / f"region_emotion_{method}.csv", written, f"region_emotion_{method}")
             if model_classes == classes:
                 mask_t = region_masking_table(model, x.to(device), lm, y, classes=classes, regions=regions,
-                                              baseline=black.to(device), margin="5%", progress=False)
+                                              baseline=black.to(device), margin=REGION_DEFAULTS["margin"], progress=False)
                 _save_csv(mask_t, out / "region_masking.csv", written, "region_masking")
                 first_method = methods[0] if methods else None
                 if first_method is not None:

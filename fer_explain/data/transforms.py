@@ -30,13 +30,15 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.transforms import v2
 
-__all__ = ["TRANSFORMS", "Identity", "StackCrops", "get_transform", "list_transforms"]
+__all__ = ["TRANSFORMS", "EvalView", "Identity", "StackCrops", "evaluation_view", "get_transform", "list_transforms"]
 
 
 class Identity(nn.Module):
@@ -51,6 +53,68 @@ class StackCrops(nn.Module):
 
     def forward(self, crops: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(list(crops))
+
+
+@dataclass(frozen=True)
+class EvalView:
+    """The one deterministic view a model is evaluated and explained on.
+
+    The ``size x size`` face (as :class:`~fer_explain.data.dataset.FaceDataset` crops and resizes it)
+    is resized to ``resize x resize`` and centre-cropped back to ``size`` (``resize == size``: the
+    face as it is). Every recipe's evaluation pipeline is such a view (seed 001 and seed 002 crop
+    around the centre; the others use the face as it is), so maps and landmarks can be carried into
+    it with :meth:`map_points`.
+    """
+
+    size: int
+    resize: int
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)
+        if self.resize < self.size:
+            raise ValueError(f"resize ({self.resize}) must be >= size ({self.size})")
+
+    @property
+    def is_identity(self) -> bool:
+        return self.resize == self.size
+
+    @property
+    def offset(self) -> int:
+        """Top-left corner of the centre crop in the resized face (torchvision's ``CenterCrop`` rounding)."""
+        return round((self.resize - self.size) / 2.0)
+
+    def transform(self) -> nn.Module:
+        """The view as a pipeline step on ``C x size x size`` float tensors."""
+        if self.is_identity:
+            return Identity()
+        return v2.Compose([v2.Resize((self.resize, self.resize), antialias=True), v2.CenterCrop(self.size)])
+
+    def map_points(self, points: np.ndarray) -> np.ndarray:
+        """``(..., 2)`` points in the ``size`` face (pixel-centre convention) -> points in the view."""
+        pts = np.asarray(points, dtype=np.float64)
+        if self.is_identity:
+            return pts.copy()
+        return (pts + 0.5) * (self.resize / self.size) - 0.5 - self.offset
+
+
+def _centre_view_resize(name: str, size: int, options: dict[str, Any]) -> int:
+    """The side a recipe's evaluation pipeline resizes the face to before its centre crop."""
+    if name == "seed001":
+        return round(size * 256 / 224)
+    if name == "seed002":
+        lo, hi = options.get("scale", (0.8, 1.0))
+        return round(size / math.sqrt((lo + hi) / 2))
+    return size
+
+
+def evaluation_view(name: str, size: int, **options: Any) -> EvalView:
+    """The :class:`EvalView` of the named pipeline's evaluation form (what ``get_transform(train=False)`` does).
+
+    Only seed 001's ``five_crop`` is a training-time option; evaluation always uses one view.
+    """
+    if name not in TRANSFORMS:
+        raise KeyError(f"unknown transform {name!r}; valid: {list_transforms()}")
+    return EvalView(size=_check_size(size), resize=_centre_view_resize(name, size, options))
 
 
 def _check_size(size: int) -> int:
@@ -75,10 +139,10 @@ def seed001(size: int = 224, train: bool = True, five_crop: bool = False,
     the resize is ``round(s * 256 / 224)`` (55 for FER2013's 48), keeping the paper's crop ratio.
     """
     size = _check_size(size)
-    resize = round(size * 256 / 224)
-    steps: list[nn.Module] = [v2.Resize((resize, resize), antialias=True)]
     if not train:
-        return v2.Compose([*steps, v2.CenterCrop(size)])
+        return evaluation_view("seed001", size).transform()
+    resize = _centre_view_resize("seed001", size, {})
+    steps: list[nn.Module] = [v2.Resize((resize, resize), antialias=True)]
     steps += [
         v2.RandomRotation(degrees, interpolation=v2.InterpolationMode.BILINEAR, fill=0.0),
         v2.ColorJitter(brightness=brightness, contrast=contrast),
@@ -110,9 +174,7 @@ def seed002(size: int = 48, train: bool = True, scale: tuple[float, float] = (0.
             v2.RandomResizedCrop(size, scale=scale, ratio=(1.0, 1.0), antialias=True),
             v2.RandomHorizontalFlip(0.5),
         ])
-    mean_side = math.sqrt((scale[0] + scale[1]) / 2)
-    resize = round(size / mean_side)
-    return v2.Compose([v2.Resize((resize, resize), antialias=True), v2.CenterCrop(size)])
+    return evaluation_view("seed002", size, scale=scale).transform()
 
 
 def seed003(size: int = 64, train: bool = True) -> nn.Module:
@@ -126,7 +188,7 @@ def seed003(size: int = 64, train: bool = True) -> nn.Module:
     Assumption: flip probability 0.5 (torchvision's default; the paper does not give one).
     """
     _check_size(size)
-    return v2.RandomHorizontalFlip(0.5) if train else Identity()
+    return v2.RandomHorizontalFlip(0.5) if train else evaluation_view("seed003", size).transform()
 
 
 def seed004(size: int = 48, train: bool = True, degrees: float = 10.0,
@@ -147,7 +209,7 @@ def seed004(size: int = 48, train: bool = True, degrees: float = 10.0,
     """
     _check_size(size)
     if not train:
-        return Identity()
+        return evaluation_view("seed004", size).transform()
     return v2.Compose([
         v2.RandomHorizontalFlip(0.5),
         v2.RandomAffine(degrees=degrees, translate=translate, scale=scale, shear=shear,
@@ -158,7 +220,7 @@ def seed004(size: int = 48, train: bool = True, degrees: float = 10.0,
 def none(size: int = 48, train: bool = True) -> nn.Module:
     """No augmentation: the identity, at training and evaluation (``size`` is unused)."""
     _check_size(size)
-    return Identity()
+    return Identity() if train else evaluation_view("none", size).transform()
 
 
 TRANSFORMS: dict[str, Callable[..., nn.Module]] = {

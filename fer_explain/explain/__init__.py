@@ -36,6 +36,15 @@ from fer_explain.explain.regions import (
     region_importance,
     region_importance_table,
 )
+from fer_explain.explain.registry import (
+    EXPLAINERS,
+    IG_STEPS,
+    REGION_DEFAULTS,
+    explainer_applies,
+    list_explainers,
+    make_explainer,
+    occlusion_window,
+)
 from fer_explain.explain.se_maps import (
     SEBlockMaps,
     SEMapExplainer,
@@ -46,6 +55,13 @@ from fer_explain.explain.se_maps import (
 from fer_explain.explain.stn import STNAttention, stn_attention
 
 __all__ = [
+    "EXPLAINERS",
+    "IG_STEPS",
+    "REGION_DEFAULTS",
+    "explainer_applies",
+    "list_explainers",
+    "make_explainer",
+    "occlusion_window",
     "CAM",
     "Explainer",
     "Explanation",

@@ -26,6 +26,7 @@ per process, on first use.
 from __future__ import annotations
 
 import importlib.util
+import math
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
@@ -110,6 +111,46 @@ def to_crop_coordinates(points: np.ndarray, origin: tuple[float, float], crop_si
     out[..., 0] = (pts[..., 0] - origin[0] + 0.5) * size / crop_size[0] - 0.5
     out[..., 1] = (pts[..., 1] - origin[1] + 0.5) * size / crop_size[1] - 0.5
     return out
+
+
+def dataset_landmarks(manifest: Manifest, size: int, crop_margin: float = 0.1) -> np.ndarray:
+    """The manifest's landmarks mapped into the faces a ``FaceDataset(manifest, size, crop_margin=...)``
+    returns, ``(N, 68, 2)`` float32 (NaN for rows without landmarks).
+
+    Landmarks are stored in the original image's pixel coordinates. ``FaceDataset`` crops a row's
+    face box (enlarged by ``crop_margin``; see :func:`fer_explain.data.dataset.crop_box`) when it
+    has one and resizes the result to ``size x size`` without keeping the aspect. Pixel-centre
+    convention: ``x' = (x - x0 + 0.5) * size / width - 0.5``. Rows without a box need the image
+    size: read from the file header (PIL, no decoding) or, for pixel-CSV rows, by decoding the row.
+    """
+    from PIL import Image
+
+    from fer_explain.data.dataset import crop_bounds
+
+    lm = manifest.landmarks().astype(np.float64)
+    boxes = manifest.boxes()
+    df = manifest.df
+    out = np.full_like(lm, np.nan)
+    has_pr = "pixel_row" in df
+    for i in range(len(manifest)):
+        if not np.isfinite(lm[i]).all():
+            continue
+        box = boxes[i]
+        if np.isfinite(box).all():
+            x0, y0, x1, y1 = crop_bounds(box, crop_margin)
+            ox, oy, cw, ch = x0, y0, x1 - x0, y1 - y0
+        else:
+            pr = df["pixel_row"].iat[i] if has_pr else None
+            image = str(df["image"].iat[i])
+            if pr is not None and not (isinstance(pr, float) and math.isnan(pr)) and not pd.isna(pr):
+                img = load_image(manifest.root, image, int(pr))
+                ch, cw = img.shape[:2]
+            else:
+                with Image.open(Path(manifest.root) / image) as im:
+                    cw, ch = im.size
+            ox = oy = 0
+        out[i] = to_crop_coordinates(lm[i], (ox, oy), (cw, ch), size)
+    return out.astype(np.float32)
 
 
 def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:

@@ -167,6 +167,11 @@ REGION_SETS: Mapping[str, Mapping[str, Region]] = MappingProxyType(
 """Every region set by name: ``"symmetric"`` (default) and ``"seed002"`` (Table 4 literally)."""
 
 DEFAULT_REGION_SET = "symmetric"
+"""The region set every analysis and explainer uses unless told otherwise (the seed-002 preset uses ``"seed002"``)."""
+
+DEFAULT_MARGIN: Margin = "5%"
+"""Default growth of the region hulls for analyses and explainers: at 48 px a closed mouth can be thinner
+than a pixel, so its bare hull may hold no pixel centre (5 % is about 1.3 px on a FER2013 face)."""
 BASE_FEATURE_IDS: Mapping[int, str] = MappingProxyType(
     {0: "outside_face", 1: "eyes", 2: "nose", 3: "mouth", 4: "rest_of_face"}
 )

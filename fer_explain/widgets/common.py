@@ -1,18 +1,19 @@
-"""What both explorers share: a loaded model with its input spec, the faces of a manifest at a
-model's input size, the explanation methods by display name, and PNG encoding for Image widgets.
+"""What both explorers share: a loaded model with its input, the faces of a manifest in a
+model's evaluation view, the explanation methods by display name, and PNG encoding for Image widgets.
 
-Nothing here computes an explanation, a metric or a figure of its own: models come from
-:func:`fer_explain.train.load_checkpoint`, faces from :class:`fer_explain.data.FaceDataset`, landmarks
-from :func:`fer_explain.analysis.regions.dataset_landmarks` (dataset faces) or
-:func:`fer_explain.faces.detect_landmarks` (uploaded photos), explanations from
-:mod:`fer_explain.explain`.
+Nothing here computes an explanation, a metric or a figure of its own, nor decides a checkpoint's input:
+models come from :func:`fer_explain.train.load_checkpoint`, their input (size, channels, mean/std and
+evaluation view) from :class:`fer_explain.train.inputs.CheckpointInput` (the one place that decides it),
+faces from :class:`fer_explain.data.FaceDataset`, landmarks from
+:func:`fer_explain.faces.dataset_landmarks` (dataset faces) or :func:`fer_explain.faces.detect_landmarks`
+(uploaded photos), explainers and their defaults from :func:`fer_explain.explain.make_explainer`.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,18 +24,12 @@ from torch import Tensor, nn
 
 from fer_explain.data.dataset import FaceDataset
 from fer_explain.data.manifest import Manifest
-from fer_explain.explain import (
-    CAM,
-    Explainer,
-    GradCAM,
-    GradCAMPlusPlus,
-    IntegratedGradients,
-    Occlusion,
-    Saliency,
-)
+from fer_explain.explain import EXPLAINERS, Explainer, explainer_applies
+from fer_explain.explain import make_explainer as _registry_explainer
 from fer_explain.faces.crop import crop_detection
-from fer_explain.faces.landmarks import LandmarkResult, detect_landmarks
+from fer_explain.faces.landmarks import LandmarkResult, dataset_landmarks, detect_landmarks
 from fer_explain.labels import get_label_space
+from fer_explain.train.inputs import CheckpointInput
 
 __all__ = [
     "METHODS",
@@ -56,25 +51,29 @@ ModelSource = str | os.PathLike[str] | nn.Module | tuple[nn.Module, Mapping[str,
 # --------------------------------------------------------------------------- models
 @dataclass
 class LoadedModel:
-    """A model in eval mode with what it takes to feed it: the class order and the input spec.
+    """A model in eval mode with what it takes to feed it: the class order and its input.
 
     Attributes:
         name: how the explorers show it (the checkpoint's key or path).
         model: the network (eval mode).
         classes: its output classes, in order.
-        size, channels: the square input side and number of channels it expects.
-        mean, std: per-channel normalisation applied to ``[0, 1]`` pixels.
+        input: size, channels, mean/std and evaluation view (:class:`CheckpointInput`).
         meta: the checkpoint's metadata, when it came from a checkpoint.
     """
 
     name: str
     model: nn.Module
     classes: tuple[str, ...]
-    size: int
-    channels: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    input: CheckpointInput
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.input.size
+
+    @property
+    def channels(self) -> int:
+        return self.input.channels
 
     @property
     def cam_able(self) -> bool:
@@ -88,10 +87,13 @@ class LoadedModel:
         return torch.device("cpu")
 
     def normalize(self, x01: Tensor) -> Tensor:
-        """``(N, C, H, W)`` pixels in ``[0, 1]`` -> the model's normalised input."""
-        mean = torch.as_tensor(self.mean, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
-        return (x01 - mean) / std
+        """``(N, C, H, W)`` pixels in ``[0, 1]`` (already in the view) -> the model's normalised input."""
+        return self.input.standardize(x01)
+
+    def explainer(self, method: str, **params: Any) -> Explainer:
+        """The registry's explainer for a display name or method key, at this model's input."""
+        return _registry_explainer(method, self.model, input_size=self.input.size, black=self.input.black(),
+                                   **params)
 
     @torch.no_grad()
     def predict(self, x01: Tensor) -> Tensor:
@@ -123,8 +125,7 @@ def _classes_from(model: nn.Module, meta: Mapping[str, Any], classes: Any, name:
 def load_model(source: ModelSource, name: str | None = None, classes: Any = None) -> LoadedModel:
     """A :class:`LoadedModel` from a checkpoint path, a fer_explain model or a ``(model, meta)`` pair.
 
-    The input block of the checkpoint's metadata (``size``, ``channels``, ``mean``, ``std``) wins over
-    the model's ``input_spec``; a bare model must have an ``input_spec``.
+    The input is :meth:`CheckpointInput.from_checkpoint` (a bare model: its ``input_spec``, the face as it is).
     """
     meta: dict[str, Any] = {}
     if isinstance(source, (str, os.PathLike)):
@@ -140,65 +141,28 @@ def load_model(source: ModelSource, name: str | None = None, classes: Any = None
         raise TypeError(f"a model source must be a checkpoint path, an nn.Module or (model, meta), "
                         f"got {type(source).__name__}")
     name = name or type(model).__name__
-    block = dict(meta.get("input") or {})
-    spec = getattr(model, "input_spec", None)
-    if spec is not None:
-        block = {"size": spec.size, "channels": spec.channels, "mean": list(spec.mean), "std": list(spec.std),
-                 **block}
-    missing = [k for k in ("size", "channels", "mean", "std") if k not in block]
-    if missing:
-        raise ValueError(f"model {name!r}: input spec lacks {missing} (no checkpoint 'input' block and no "
-                         "model.input_spec)")
+    inp = CheckpointInput.from_checkpoint({**meta, "path": name} if meta else None, model) if meta \
+        else CheckpointInput.from_model(model)
     model.eval()
-    return LoadedModel(
-        name=name,
-        model=model,
-        classes=_classes_from(model, meta, classes, name),
-        size=int(block["size"]),
-        channels=int(block["channels"]),
-        mean=tuple(float(v) for v in block["mean"]),
-        std=tuple(float(v) for v in block["std"]),
-        meta=dict(meta),
-    )
+    return LoadedModel(name=name, model=model, classes=_classes_from(model, meta, classes, name), input=inp,
+                       meta=dict(meta))
 
 
 # --------------------------------------------------------------------------- methods
-METHODS: Mapping[str, str] = {
-    "Grad-CAM": "gradcam",
-    "Grad-CAM++": "gradcam++",
-    "CAM": "cam",
-    "Occlusion": "occlusion",
-    "Integrated gradients": "integrated_gradients",
-    "Saliency": "saliency",
-}
-"""Display name -> the ``Explanation.method`` of the explainer the explorers run for it."""
+METHODS: Mapping[str, str] = {EXPLAINERS[k].label: k for k in
+                              ("gradcam", "gradcam++", "cam", "occlusion", "integrated_gradients", "saliency")}
+"""Display name -> the registry name (``Explanation.method``) of the explainers the explorers offer."""
 
 
 def available_methods(loaded: LoadedModel) -> list[str]:
     """The display names of :data:`METHODS` that apply to a model (CAM only for CAM-able models)."""
-    return [label for label, key in METHODS.items() if key != "cam" or loaded.cam_able]
+    return [label for label, key in METHODS.items() if explainer_applies(key, loaded.model)]
 
 
-_FACTORIES: Mapping[str, Callable[..., Explainer]] = {
-    "gradcam": lambda m, **kw: GradCAM(m),
-    "gradcam++": lambda m, **kw: GradCAMPlusPlus(m),
-    "cam": lambda m, **kw: CAM(m),
-    "occlusion": lambda m, window, stride, **kw: Occlusion(m, window=window, stride=stride),
-    "integrated_gradients": lambda m, ig_steps, **kw: IntegratedGradients(m, n_steps=ig_steps),
-    "saliency": lambda m, **kw: Saliency(m),
-}
-
-
-def make_explainer(method: str, model: nn.Module, *, window: int = 8, stride: int = 4,
-                   ig_steps: int = 16) -> Explainer:
-    """The explainer for a display name of :data:`METHODS` (or its ``Explanation.method`` key).
-
-    ``window``/``stride`` are used by occlusion, ``ig_steps`` by integrated gradients.
-    """
-    key = METHODS.get(method, method)
-    if key not in _FACTORIES:
-        raise ValueError(f"unknown explanation method {method!r}; valid: {list(METHODS)}")
-    return _FACTORIES[key](model, window=int(window), stride=int(stride), ig_steps=int(ig_steps))
+def make_explainer(method: str, loaded: LoadedModel, **params: Any) -> Explainer:
+    """The registry's explainer (:func:`fer_explain.explain.make_explainer`) for a display name of
+    :data:`METHODS` (or its key) at ``loaded``'s input; ``params`` override the registry's defaults."""
+    return loaded.explainer(METHODS.get(method, method), **params)
 
 
 # --------------------------------------------------------------------------- faces
@@ -250,31 +214,29 @@ class FaceSource:
         """``(N,)`` label indices in the manifest's label space."""
         return self.manifest.label_indices()
 
-    def dataset(self, size: int, channels: int, normalize: tuple[Any, Any] | None = None) -> FaceDataset:
-        """A ``FaceDataset`` of the faces at ``size`` x ``size`` with ``channels`` (cached when unnormalised)."""
-        if normalize is not None:
-            return FaceDataset(self.manifest, size=size, channels=channels, crop_margin=self.crop_margin,
-                               normalize=normalize, progress=False)
-        key = (int(size), int(channels))
+    def dataset(self, inp: CheckpointInput, normalized: bool = False) -> FaceDataset:
+        """A ``FaceDataset`` of the faces in ``inp``'s view (``[0, 1]`` unless ``normalized``; cached when not)."""
+        if normalized:
+            return inp.dataset(self.manifest, crop_margin=self.crop_margin)
+        key = (inp.size, inp.channels)
         if key not in self._datasets:
-            self._datasets[key] = FaceDataset(self.manifest, size=size, channels=channels,
+            self._datasets[key] = FaceDataset(self.manifest, size=inp.size, channels=inp.channels,
                                               crop_margin=self.crop_margin, progress=False)
         return self._datasets[key]
 
-    def images(self, rows: Any, size: int, channels: int) -> Tensor:
-        """``(N, C, H, W)`` float pixels in ``[0, 1]`` of the given rows."""
-        ds = self.dataset(size, channels)
+    def images(self, rows: Any, inp: CheckpointInput) -> Tensor:
+        """``(N, C, H, W)`` float pixels in ``[0, 1]`` of the given rows, in ``inp``'s evaluation view."""
+        ds = self.dataset(inp)
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
-        return torch.stack([torch.from_numpy(ds.pixels(int(i))).float().div(255.0) for i in rows])
+        faces = torch.stack([torch.from_numpy(ds.pixels(int(i))).float().div(255.0) for i in rows])
+        return inp.in_view(faces)
 
-    def landmarks(self, row: int, size: int) -> np.ndarray | None:
-        """``(68, 2)`` landmarks of a row in the ``size`` x ``size`` face, or ``None`` when it has none."""
-        if size not in self._landmarks:
-            from fer_explain.analysis.regions import dataset_landmarks
-
-            self._landmarks[size] = dataset_landmarks(self.manifest, size, crop_margin=self.crop_margin)
-        lm = self._landmarks[size][int(row)]
-        return lm if np.isfinite(lm).all() else None
+    def landmarks(self, row: int, inp: CheckpointInput) -> np.ndarray | None:
+        """``(68, 2)`` landmarks of a row in ``inp``'s face (view included), or ``None`` when it has none."""
+        if inp.size not in self._landmarks:
+            self._landmarks[inp.size] = dataset_landmarks(self.manifest, inp.size, crop_margin=self.crop_margin)
+        lm = self._landmarks[inp.size][int(row)]
+        return inp.map_points(lm) if np.isfinite(lm).all() else None
 
     def describe(self, row: int) -> str:
         """``"<image> (<split>, true <label>)"`` for a row."""
@@ -322,14 +284,15 @@ class UploadedFace:
             raise ValueError(f"{name}: cannot decode the uploaded file as an image ({exc})") from None
         return cls(image=image, landmarks=detect_landmarks(image, upsample=upsample, name=name), name=name)
 
-    def face(self, size: int, channels: int, crop_margin: float = 0.1) -> tuple[Tensor, np.ndarray]:
-        """The face box (grown by ``crop_margin`` per side, as ``FaceDataset`` does) resized to ``size``:
-        ``(C, size, size)`` pixels in ``[0, 1]`` and the landmarks ``(68, 2)`` in that face's pixels
-        (:func:`fer_explain.faces.crop_detection` with ``square=False``)."""
-        crop = crop_detection(self.image, self.landmarks, size=size, channels=channels, margin=crop_margin,
+    def face(self, inp: CheckpointInput, crop_margin: float = 0.1) -> tuple[Tensor, np.ndarray]:
+        """The face box (grown by ``crop_margin`` per side, as ``FaceDataset`` does) resized to ``inp.size``
+        and seen through ``inp``'s evaluation view: ``(C, size, size)`` pixels in ``[0, 1]`` and the
+        landmarks ``(68, 2)`` in that face's pixels (:func:`fer_explain.faces.crop_detection`, ``square=False``)."""
+        crop = crop_detection(self.image, self.landmarks, size=inp.size, channels=inp.channels, margin=crop_margin,
                               square=False)
         arr = crop.image[None] if crop.image.ndim == 2 else crop.image.transpose(2, 0, 1)
-        return torch.from_numpy(np.array(arr, dtype=np.float32)).div(255.0), crop.landmarks
+        face = torch.from_numpy(np.array(arr, dtype=np.float32)).div(255.0)
+        return inp.in_view(face[None])[0], inp.map_points(crop.landmarks)
 
 
 # --------------------------------------------------------------------------- display

@@ -114,7 +114,7 @@ class ConfusionExplorer(NotebookDisplay):
         from fer_explain.train import evaluate
 
         lm = self.loaded
-        ds = self.faces.dataset(lm.size, lm.channels, normalize=(lm.mean, lm.std))
+        ds = self.faces.dataset(lm.input, normalized=True)
         self.result = evaluate(lm.model, ds, batch_size=self.batch_size, device=lm.device,
                                label_space=lm.classes, target_space=self.faces.classes)
         self.classes: tuple[str, ...] = tuple(self.result.classes or self.faces.classes)
@@ -145,7 +145,7 @@ class ConfusionExplorer(NotebookDisplay):
             self.samples_image.value = b""
             return None
         lm = self.loaded
-        x01 = self.faces.images(shown, lm.size, lm.channels)
+        x01 = self.faces.images(shown, lm.input)
         target = lm.classes.index(p_name) if p_name in lm.classes else None
         exp = GradCAM(lm.model).attribute(lm.normalize(x01).to(lm.device), target=target,
                                           labels=self.labels[shown])

@@ -38,10 +38,11 @@ from torch import Tensor
 
 from fer_explain.data.dataset import FaceDataset
 from fer_explain.data.manifest import Manifest
-from fer_explain.explain import Explanation, metrics
+from fer_explain.explain import IG_STEPS, REGION_DEFAULTS, Explanation, metrics, occlusion_window
 from fer_explain.faces.regions import Margin, list_regions, region_masks, remove_region
 from fer_explain.viz import overlay
 from fer_explain.widgets.common import (
+    METHODS,
     FaceSource,
     LoadedModel,
     ModelSource,
@@ -111,11 +112,11 @@ class ExplanationExplorer(NotebookDisplay):
         *,
         split: str | None = None,
         regions: tuple[str, ...] | list[str] = DEFAULT_REGIONS,
-        region_margin: Margin = "5%",
+        region_margin: Margin = REGION_DEFAULTS["margin"],
         baseline: str | float = "zero",
         crop_margin: float = 0.1,
         upload_upsample: int = 1,
-        ig_steps: int = 16,
+        ig_steps: int = IG_STEPS,
         image_scale: int = 4,
     ) -> None:
         valid = list_regions()
@@ -164,9 +165,10 @@ class ExplanationExplorer(NotebookDisplay):
                                        style=style)
         self.target = widgets.Dropdown(options=self._target_options(first), value=PREDICTED,
                                        description="target", style=style)
-        self.window = widgets.IntSlider(value=8, min=2, max=32, description="occlusion window",
+        window, stride = occlusion_window(first.size)  # the registry's defaults at this model's input
+        self.window = widgets.IntSlider(value=window, min=2, max=32, description="occlusion window",
                                         continuous_update=False, style=style)
-        self.stride = widgets.IntSlider(value=4, min=1, max=8, description="stride",
+        self.stride = widgets.IntSlider(value=stride, min=1, max=window, description="stride",
                                         continuous_update=False, style=style)
         self.region_toggles: dict[str, widgets.ToggleButton] = {
             r: widgets.ToggleButton(value=False, description=r, tooltip=f"remove the {r} region")
@@ -239,9 +241,9 @@ class ExplanationExplorer(NotebookDisplay):
         if self.input_source.value == "upload":
             if self.uploaded is None:
                 raise ValueError("no photo uploaded yet: use the upload button (or load_image_bytes)")
-            return self.uploaded.face(loaded.size, loaded.channels, self.faces.crop_margin)
+            return self.uploaded.face(loaded.input, self.faces.crop_margin)
         row = int(self.sample.value)
-        return self.faces.images([row], loaded.size, loaded.channels)[0], self.faces.landmarks(row, loaded.size)
+        return self.faces.images([row], loaded.input)[0], self.faces.landmarks(row, loaded.input)
 
     def masked_input(self) -> tuple[Tensor, np.ndarray | None]:
         """:meth:`current_input` with every toggled region removed (``remove_region`` on ``[0, 1]`` pixels)."""
@@ -265,8 +267,13 @@ class ExplanationExplorer(NotebookDisplay):
         """
         loaded = self.model()
         x01, lm = self.masked_input()
-        explainer = make_explainer(self.method.value, loaded.model, window=self.window.value,
-                                   stride=self.stride.value, ig_steps=self.ig_steps)
+        key = METHODS.get(self.method.value, self.method.value)
+        params: dict[str, Any] = {}
+        if key == "occlusion":
+            params = {"window": self.window.value, "stride": self.stride.value}
+        elif key == "integrated_gradients":
+            params = {"n_steps": self.ig_steps}
+        explainer = make_explainer(key, loaded, **params)
         target = None if self.target.value == PREDICTED else int(self.target.value)
         exp = explainer.attribute(loaded.normalize(x01[None]).to(loaded.device), target=target)
         table = None

@@ -153,7 +153,7 @@ def test_uploading_a_photo_detects_the_face_and_explains_it(explorer) -> None:
     torch.testing.assert_close(explorer.last_probs, loaded.predict(explorer.last_input[None])[0])
     explorer.region_toggles["mouth"].value = True
     assert explorer.last_error is None
-    assert float(explorer.last_input.abs().sum()) < float(explorer.uploaded.face(48, 1)[0].abs().sum())
+    assert float(explorer.last_input.abs().sum()) < float(explorer.uploaded.face(loaded.input)[0].abs().sum())
     # back to the dataset
     explorer.input_source.value = "dataset"
     assert tuple(explorer.last_input.shape) == (1, 48, 48) and explorer.last_error is None
