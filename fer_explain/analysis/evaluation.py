@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from fer_explain.confusion import normalize_rows
 from fer_explain.labels import EMOTIONS
 
 if TYPE_CHECKING:
@@ -82,15 +83,6 @@ def _pair(y_true: Any, y_pred: Any, num_classes: int) -> tuple[np.ndarray, np.nd
 
 
 # --------------------------------------------------------------------------- confusion and accuracy
-def normalize_rows(cm: np.ndarray) -> np.ndarray:
-    """Divide each row of a confusion matrix by its sum; rows that sum to zero become zeros."""
-    cm = np.asarray(cm, dtype=np.float64)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"a confusion matrix must be square (C, C), got shape {cm.shape}")
-    sums = cm.sum(axis=1, keepdims=True)
-    return np.divide(cm, sums, out=np.zeros_like(cm), where=sums != 0)
-
-
 def confusion(
     y_true: Any,
     y_pred: Any,

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fer_explain.analysis.evaluation import normalize_rows
+from fer_explain.confusion import normalize_rows
 
 __all__ = ["plot_confusion"]
 
@@ -29,7 +29,8 @@ def plot_confusion(
         cm: ``(C, C)`` matrix, ``cm[i, j]`` = samples of true class ``i`` predicted as ``j``, as
             returned by :func:`fer_explain.analysis.evaluation.confusion`.
         classes: the ``C`` class names, used as tick labels on both axes.
-        normalize: divide each row by its sum (rows of a class without samples stay zero) and
+        normalize: divide each row by its sum (:func:`fer_explain.confusion.normalize_rows`; rows of a class
+            without samples are NaN and left blank) and
             annotate with two decimals on a fixed 0-1 colour scale; ``False`` shows the raw counts.
             A matrix that is already row-normalised is unchanged by normalising again.
         title: axes title; default ``"normalized confusion matrix"`` or ``"confusion matrix"``.

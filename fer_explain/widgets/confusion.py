@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from fer_explain.analysis.evaluation import normalize_rows
+from fer_explain.confusion import normalize_rows
 from fer_explain.data.dataset import FaceDataset
 from fer_explain.data.manifest import Manifest
 from fer_explain.explain import Explanation, GradCAM
@@ -175,7 +175,8 @@ class ConfusionExplorer(NotebookDisplay):
     def _cell_colours(self) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
         share = normalize_rows(self.confusion.astype(np.float64))
         cmap = colormaps[self.cmap]
-        back = [[to_hex(cmap(0.05 + 0.95 * float(s))) for s in row] for row in share]
+        # a class without samples has a NaN row (undefined recall): a neutral grey, not a colour of the scale
+        back = [[to_hex(cmap(0.05 + 0.95 * float(s))) if np.isfinite(s) else "#eeeeee" for s in row] for row in share]
         text = [["white" if s > 0.5 else "black" for s in row] for row in share]
         return share, back, text
 

@@ -36,10 +36,10 @@ def test_confusion_raw_counts_and_rows_sum_to_class_counts() -> None:
     assert cm.dtype == np.int64
 
 
-def test_confusion_normalized_rows_sum_to_one_and_empty_rows_are_zero() -> None:
-    cm = confusion(Y_TRUE, Y_PRED, 4, normalize="true")  # class 3 has no samples
+def test_confusion_normalized_rows_sum_to_one_and_empty_rows_are_nan() -> None:
+    cm = confusion(Y_TRUE, Y_PRED, 4, normalize="true")  # class 3 has no samples: its recall is undefined
     np.testing.assert_allclose(cm[:3].sum(axis=1), 1.0)
-    np.testing.assert_array_equal(cm[3], 0.0)
+    assert np.isnan(cm[3]).all()
     np.testing.assert_allclose(cm[0], [2 / 3, 0, 1 / 3, 0])
     np.testing.assert_allclose(normalize_rows(confusion(Y_TRUE, Y_PRED, 4)), cm)
 
