@@ -30,13 +30,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fer_explain.data.errors import UserError
+
 __all__ = ["NotebookRunError", "find_notebooks", "inject_parameters", "notebooks_dir", "run_series"]
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 FIGURES_ENV = "FER_EXPLAIN_FIGURES_DIR"
 
 
-class NotebookRunError(RuntimeError):
+class NotebookRunError(UserError, RuntimeError):
     """One or more notebooks raised an error; the message names each and its executed copy."""
 
 

@@ -1,6 +1,8 @@
 """Reading face images referenced by a manifest row: image files and rows of a pixel CSV.
 
-Every error names the file (and the row for pixel CSVs), so a bad sample can be found and fixed.
+Every error is an :class:`ImageReadError` (a :class:`~fer_explain.data.errors.UserError`) naming the
+file, and for pixel CSVs the row as ``line L (data row R)`` (header = line 1), so a bad sample can
+be found and fixed in an editor.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from fer_explain.data.errors import UserError, describe_row
 
-class ImageReadError(RuntimeError):
+
+class ImageReadError(UserError, RuntimeError):
     """An image that a manifest row refers to could not be read; the message names file and row."""
 
 
@@ -28,7 +32,7 @@ def _pixel_column(path: str, mtime_ns: int) -> tuple[str, ...]:
     col = next((c for c in head.columns if c.strip().lower() == "pixels"), None)
     if col is None:
         raise ImageReadError(f"{path}: no 'pixels' column (columns: {list(head.columns)})")
-    values = pd.read_csv(path, usecols=[col], dtype=str)[col]
+    values = pd.read_csv(path, usecols=[col], dtype=str, keep_default_na=False)[col]
     return tuple(values.fillna("").tolist())
 
 
@@ -43,13 +47,16 @@ def pixel_csv_rows(path: str | os.PathLike[str]) -> tuple[str, ...]:
 
 
 def decode_pixels(pixels: str, *, file: str = "<string>", row: int | None = None) -> np.ndarray:
-    """Decode a space-separated pixel string into a square uint8 image (48x48 for FER2013)."""
-    where = f"{file} row {row}" if row is not None else file
+    """Decode a space-separated pixel string into a square uint8 image (48x48 for FER2013).
+
+    ``row`` is the 0-based data row of the pixel CSV; errors name it as ``line L (data row R)``.
+    """
+    where = f"{file} {describe_row(row)}" if row is not None else file
     try:
         values = np.array(pixels.split(), dtype=np.int64)
     except ValueError:
         raise ImageReadError(f"{where}: pixels contain a non-integer value") from None
-    side = int(round(np.sqrt(values.size)))
+    side = round(np.sqrt(values.size))
     if values.size == 0 or side * side != values.size:
         raise ImageReadError(f"{where}: {values.size} pixel values do not form a square image (expected 2304 = 48x48)")
     if values.min() < 0 or values.max() > 255:
@@ -69,8 +76,11 @@ def load_image(root: str | os.PathLike[str], image: str, pixel_row: int | None =
     if pixel_row is not None and not (isinstance(pixel_row, float) and np.isnan(pixel_row)):
         rows = pixel_csv_rows(path)
         r = int(pixel_row)
-        if not 0 <= r < len(rows):
-            raise ImageReadError(f"{path} row {r}: out of range (the file has {len(rows)} data rows)")
+        if r < 0:
+            raise ImageReadError(f"{path}: pixel_row {r} is negative (it counts data rows from 0)")
+        if r >= len(rows):
+            raise ImageReadError(f"{path} {describe_row(r)}: out of range (the file has {len(rows)} data rows; "
+                                 f"pixel_row {r} is 0-based)")
         return decode_pixels(rows[r], file=str(path), row=r)
     if not path.is_file():
         raise ImageReadError(f"{path}: image file not found")

@@ -20,6 +20,11 @@ Optional:
     ``landmark_source``           ``detected`` / ``fallback`` / ``dataset`` / ``synthetic``
     ``votes_<emotion>``           soft labels (vote counts, e.g. FER+)
 Any other column is carried along untouched (AffectNet valence/arousal, synthetic AU intensities...).
+
+Text round-trips exactly: values such as ``"NA"`` or ``"null"`` are never read back as missing (see
+:func:`read_manifest_csv`). Errors name rows as ``line L (data row R)`` of the manifest CSV. The
+column schema and the validation live in :mod:`fer_explain.data.schema`, the error classes in
+:mod:`fer_explain.data.errors`; their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -35,66 +40,21 @@ import numpy as np
 import pandas as pd
 
 from fer_explain._atomic import atomic_path, atomic_write_bytes
+from fer_explain.data.errors import ManifestError, Problem, UnknownNameError, csv_problem
+from fer_explain.data.schema import (
+    BOX_COLUMNS,
+    LANDMARK_SOURCES,
+    N_LANDMARKS,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    SCHEMA_VERSION,
+    STRING_COLUMNS,
+    VOTE_PREFIX,
+    find_problems,
+    format_landmarks,
+    parse_landmarks,
+)
 from fer_explain.labels import EMOTIONS, LabelSpace, get_label_space
-
-SCHEMA_VERSION = 1
-REQUIRED_COLUMNS: tuple[str, ...] = ("dataset", "image", "label", "split")
-BOX_COLUMNS: tuple[str, ...] = ("box_x", "box_y", "box_w", "box_h")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("pixel_row", "subject", *BOX_COLUMNS, "landmarks", "landmark_source")
-LANDMARK_SOURCES: tuple[str, ...] = ("detected", "fallback", "dataset", "synthetic")
-VOTE_PREFIX = "votes_"
-N_LANDMARKS = 68
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem found in a manifest: where (row, file, column) and what."""
-
-    message: str
-    row: int | None = None
-    file: str | None = None
-    column: str | None = None
-
-    def __str__(self) -> str:
-        where = []
-        if self.file:
-            where.append(self.file)
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column:
-            where.append(f"column {self.column!r}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
-
-
-class ManifestError(ValueError):
-    """A manifest failed validation; ``problems`` lists every problem found."""
-
-    def __init__(self, problems: Sequence[Problem], source: str = "manifest", limit: int = 20):
-        self.problems = list(problems)
-        shown = "\n  ".join(str(p) for p in self.problems[:limit])
-        more = f"\n  ... and {len(self.problems) - limit} more" if len(self.problems) > limit else ""
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n  {shown}{more}")
-
-
-def format_landmarks(points: np.ndarray) -> str:
-    """``(68, 2)`` array -> ``"x1;y1;...;x68;y68"`` (two decimals)."""
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.shape != (N_LANDMARKS, 2):
-        raise ValueError(f"landmarks must have shape (68, 2), got {pts.shape}")
-    return ";".join(f"{v:.2f}" for v in pts.reshape(-1))
-
-
-def parse_landmarks(value: object, *, row: int | None = None) -> np.ndarray:
-    """``"x1;y1;..."`` -> ``(68, 2)`` float32 array; NaNs for a missing value."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
-        return np.full((N_LANDMARKS, 2), np.nan, dtype=np.float32)
-    try:
-        nums = np.array([float(v) for v in str(value).split(";")], dtype=np.float32)
-    except ValueError:
-        raise ValueError(f"row {row}: landmarks contain a non-number") from None
-    if nums.size != 2 * N_LANDMARKS:
-        raise ValueError(f"row {row}: landmarks have {nums.size} numbers, expected 136 (68 x, y pairs)")
-    return nums.reshape(N_LANDMARKS, 2)
 
 
 @dataclass
@@ -184,7 +144,8 @@ class Manifest:
             present = set(self.df["split"].unique())
             missing = [s for s in splits if s not in present]
             if missing:
-                raise KeyError(f"split(s) {missing} not in manifest {self.name!r}; present: {sorted(present)}")
+                raise UnknownNameError(f"split(s) {missing} not in manifest {self.name!r}; "
+                                       f"present: {sorted(map(str, present))}")
             mask &= self.df["split"].isin(splits).to_numpy()
         if labels is not None:
             mask &= self.df["label"].isin(list(labels)).to_numpy()
@@ -213,8 +174,6 @@ class Manifest:
     # --- validation ----------------------------------------------------------------------------
     def problems(self, check_files: bool = False) -> list[Problem]:
         """Every problem with the table (and, with ``check_files``, with the images it names)."""
-        from fer_explain.data.check import find_problems
-
         return find_problems(self, check_files=check_files)
 
     def validate(self, check_files: bool = False) -> Manifest:
@@ -276,14 +235,24 @@ class Manifest:
         meta_path = base.with_suffix(".json")
         meta: dict[str, object] = {}
         if meta_path.is_file():
-            meta = json.loads(meta_path.read_text())
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ManifestError([Problem(f"sidecar is not valid JSON ({exc})", file=str(meta_path))]) from None
         data_path = path if path.suffix in (".csv", ".parquet") else base.with_suffix(".csv")
         if not data_path.is_file():
-            raise FileNotFoundError(f"{data_path}: manifest file not found")
+            hint = ""
+            if path.is_dir():
+                found = sorted(p.name for p in path.iterdir() if p.suffix in (".csv", ".parquet"))[:10]
+                hint = f"; {path} is a folder, give a manifest file in it ({found or 'it holds none'})"
+            raise FileNotFoundError(f"{data_path}: manifest file not found{hint}")
         if data_path.suffix == ".parquet":
-            df = pd.read_parquet(data_path)
+            try:
+                df = pd.read_parquet(data_path)
+            except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+                raise ManifestError([Problem(f"cannot read the Parquet file ({exc})", file=str(data_path))]) from None
         else:
-            df = pd.read_csv(data_path, dtype=_CSV_DTYPES, keep_default_na=True)
+            df = read_manifest_csv(data_path)
         missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
         if missing:
             raise ManifestError(
@@ -306,16 +275,37 @@ class Manifest:
         if verify_hash and expected and m.content_hash() != expected:
             raise ManifestError(
                 [Problem("content hash differs from the one recorded in the sidecar JSON: the table was "
-                         "edited after it was saved (load with verify_hash=False to accept it)",
+                         "edited after it was saved (load with verify_hash=False, or fer-explain check-manifest "
+                         "--ignore-hash, to accept it)",
                          file=str(data_path))]
             )
         return m
 
 
-_CSV_DTYPES = {
-    "dataset": str, "image": str, "label": str, "split": str, "subject": str, "landmarks": str,
-    "landmark_source": str, "pixel_row": "Int64",
-}
+def read_manifest_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a manifest CSV so that it round-trips: text stays text, only empty fields are missing.
+
+    The text columns (:data:`~fer_explain.data.schema.STRING_COLUMNS`) are read as strings, and no
+    column treats pandas' missing-value tokens (``"NA"``, ``"null"``, ``"None"``, ``"nan"``...) as
+    missing: a subject or file called ``NA`` loads back as ``"NA"``. An empty field is missing
+    (NaN), as :meth:`Manifest.save` writes missing values. ``pixel_row`` becomes ``Int64``; a value
+    that is not a whole number is an error naming its line.
+    """
+    path = Path(path)
+    dtypes: dict[str, object] = {c: str for c in (*STRING_COLUMNS, "pixel_row")}
+    try:
+        df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])  # type: ignore[arg-type]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError([Problem(f"cannot parse the CSV ({exc})", file=str(path))]) from None
+    if "pixel_row" in df.columns:
+        raw = df["pixel_row"]
+        num = pd.to_numeric(raw.str.strip(), errors="coerce")
+        bad = (raw.notna() & (num.isna() | (num < 0) | (num % 1 != 0))).to_numpy(dtype=bool)
+        if bad.any():
+            raise ManifestError([csv_problem(f"pixel_row {raw.iat[i]!r} is not a non-negative integer", int(i),
+                                             file=str(path), column="pixel_row") for i in np.flatnonzero(bad)])
+        df["pixel_row"] = num.astype("Int64")
+    return df
 
 
 def _infer_space(df: pd.DataFrame) -> LabelSpace:
@@ -339,3 +329,22 @@ def make_manifest(
     if "pixel_row" in df:
         df["pixel_row"] = df["pixel_row"].astype("Int64")
     return Manifest(df, root=Path(root), label_space=get_label_space(label_space), name=name).validate()
+
+
+__all__ = [
+    "BOX_COLUMNS",
+    "LANDMARK_SOURCES",
+    "N_LANDMARKS",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "SCHEMA_VERSION",
+    "STRING_COLUMNS",
+    "VOTE_PREFIX",
+    "Manifest",
+    "ManifestError",
+    "Problem",
+    "format_landmarks",
+    "make_manifest",
+    "parse_landmarks",
+    "read_manifest_csv",
+]

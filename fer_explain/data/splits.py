@@ -9,6 +9,8 @@ All functions are deterministic for a given ``seed`` and input order, and return
 * :func:`subject_disjoint_split` — no subject appears in two splits; subjects are assigned so the
   test part's class counts come as close as possible to ``test_size`` of each class.
 * :func:`carve_validation` — moves ``n`` (or a fraction) of a manifest's ``train`` rows to ``val``.
+* :func:`subsample_indices` — a seeded (optionally stratified) draw of at most ``max_samples`` rows,
+  for t-SNE, reports and region training's validation set.
 """
 
 from __future__ import annotations
@@ -196,3 +198,40 @@ def carve_validation(
     col[picked] = to_split
     out["split"] = col
     return manifest.replace(out)
+
+
+def subsample_indices(
+    n: int,
+    max_samples: int,
+    labels: np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Sorted indices of at most ``max_samples`` of ``n`` items, drawn with ``seed``.
+
+    With ``labels`` the draw is stratified: each class keeps its share of ``max_samples``
+    (proportional allocation, rounding by largest remainder), so rare classes are not lost by
+    chance. Returns ``arange(n)`` when ``n <= max_samples``.
+    """
+    if max_samples < 1:
+        raise ValueError(f"max_samples must be at least 1, got {max_samples}")
+    if n <= max_samples:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return np.sort(rng.choice(n, size=max_samples, replace=False))
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * (max_samples / n)
+    take = np.floor(quota).astype(np.int64)
+    short = max_samples - int(take.sum())
+    if short > 0:  # largest remainders first; ties broken by class order (deterministic)
+        order = np.argsort(-(quota - take), kind="stable")
+        take[order[:short]] += 1
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False)
+        for c, k in zip(classes, take)
+        if k > 0
+    ]
+    return np.sort(np.concatenate(chosen))

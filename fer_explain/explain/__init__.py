@@ -55,14 +55,10 @@ from fer_explain.explain.se_maps import (
 from fer_explain.explain.stn import STNAttention, stn_attention
 
 __all__ = [
+    "CAM",
     "EXPLAINERS",
     "IG_STEPS",
     "REGION_DEFAULTS",
-    "explainer_applies",
-    "list_explainers",
-    "make_explainer",
-    "occlusion_window",
-    "CAM",
     "Explainer",
     "Explanation",
     "GradCAM",
@@ -77,8 +73,12 @@ __all__ = [
     "Saliency",
     "SlidingOcclusion",
     "black_baseline",
+    "explainer_applies",
     "explaining",
+    "list_explainers",
+    "make_explainer",
     "metrics",
+    "occlusion_window",
     "region_importance",
     "region_importance_table",
     "resolve_layer",

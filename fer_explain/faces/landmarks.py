@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fer_explain.data.errors import UserError
 from fer_explain.data.io import load_image
 from fer_explain.data.manifest import LANDMARK_SOURCES, N_LANDMARKS, Manifest, format_landmarks
 
@@ -60,7 +61,7 @@ FLIP_PERMUTATION_68: tuple[int, ...] = (
 """0-based index map for a horizontal flip: ``flipped[k] = original[FLIP_PERMUTATION_68[k]]``."""
 
 
-class NoFaceError(RuntimeError):
+class NoFaceError(UserError, RuntimeError):
     """No face was detected in an image and the fallback was disabled; the message names the image."""
 
 

@@ -97,8 +97,9 @@ class SEResNet18(FERModel):
         super().__init__()
         if stem not in self.STEMS:
             raise ValueError(f"stem must be one of {self.STEMS}, got {stem!r}")
-        config = dict(num_classes=num_classes, in_chans=in_chans, width=float(width), se_bias=bool(se_bias),
-                      se_reduction=int(se_reduction), input_size=int(input_size))
+        config: dict[str, object] = {"num_classes": num_classes, "in_chans": in_chans, "width": float(width),
+                                     "se_bias": bool(se_bias), "se_reduction": int(se_reduction),
+                                     "input_size": int(input_size)}
         if stem != "imagenet":  # keep the configs of existing checkpoints unchanged
             config["stem"] = stem
         self._store_config(**config)

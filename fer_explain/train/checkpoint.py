@@ -41,6 +41,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fer_explain._atomic import atomic_path, atomic_write_bytes
+from fer_explain.data.errors import UserError
 from fer_explain.labels import LabelSpace, get_label_space
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "CheckpointError",
     "atomic_write_bytes",
     "checkpoint_paths",
+    "checkpoint_stem",
     "flatten_optimizer_state",
     "library_versions",
     "load_checkpoint",
@@ -56,6 +58,8 @@ __all__ = [
     "resume_paths",
     "save_checkpoint",
     "save_resume_state",
+    "state_dict_mismatch",
+    "to_jsonable",
     "unflatten_optimizer_state",
 ]
 
@@ -66,14 +70,20 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar")
 _OWN_SUFFIXES = (".safetensors", ".json")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, malformed, pickle-based, or not what the caller expected."""
 
 
 # --- paths and atomic writes ----------------------------------------------------------------------
 
 
-def _stem(path: str | os.PathLike[str]) -> Path:
+def checkpoint_stem(path: str | os.PathLike[str]) -> Path:
+    """The checkpoint's name without any of its suffixes.
+
+    ``ckpt/de``, ``ckpt/de.safetensors``, ``ckpt/de.json``, ``ckpt/de.resume.safetensors`` and
+    ``ckpt/de.resume.json`` all give ``Path("ckpt/de")``; other paths are returned unchanged. Use
+    it to name files beside a checkpoint (e.g. ``f"{checkpoint_stem(path)}.run0"``).
+    """
     p = Path(path)
     name = p.name
     for suffix in (".resume.safetensors", ".resume.json", *_OWN_SUFFIXES):
@@ -85,13 +95,13 @@ def _stem(path: str | os.PathLike[str]) -> Path:
 def checkpoint_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """``(weights, metadata)`` file paths of the checkpoint named by ``path``."""
     _refuse_pickle(Path(path))
-    stem = _stem(path)
+    stem = checkpoint_stem(path)
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 
 
 def resume_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """``(tensors, json)`` file paths of the resume state beside the checkpoint named by ``path``."""
-    stem = _stem(path)
+    stem = checkpoint_stem(path)
     return stem.with_name(stem.name + ".resume.safetensors"), stem.with_name(stem.name + ".resume.json")
 
 
@@ -316,12 +326,20 @@ def load_checkpoint(
             that are not registered fer_explain models).
         device: where to put the model.
         verify: check the weights file's SHA-256 against the metadata.
+
+    Raises:
+        FileNotFoundError: one of the two files is missing.
+        CheckpointError: a pickle-based file; metadata that is not a fer_explain checkpoint; an
+            unexpected architecture or label order; a weights file from another save; a JSON file
+            naming an unknown architecture (the message lists the valid ones) or arguments that
+            architecture does not accept; weights that do not fit the model (missing / unexpected
+            keys and shape mismatches summarised, naming the weights and JSON files).
     """
     _refuse_pickle(Path(path))
     weights_path, meta_path = checkpoint_paths(path)
     if not weights_path.is_file() or not meta_path.is_file():
         missing = [str(p) for p in (weights_path, meta_path) if not p.is_file()]
-        raise FileNotFoundError(f"checkpoint {_stem(path)}: missing {', '.join(missing)} (need both files)")
+        raise FileNotFoundError(f"checkpoint {checkpoint_stem(path)}: missing {', '.join(missing)} (need both files)")
     meta = read_metadata(path)
     arch = meta.get("architecture")
     if expected_arch is not None and arch != expected_arch:
@@ -343,23 +361,79 @@ def load_checkpoint(
                 f"{weights_path}: SHA-256 {digest[:12]}... does not match {meta_path} "
                 f"({meta['weights_sha256'][:12]}...): the two files come from different saves"
             )
+    built_from = ""
     if model is None:
-        if not meta.get("arch_args"):
-            raise CheckpointError(
-                f"checkpoint {meta_path} has no architecture arguments (it was saved from a module without "
-                "`config`); pass model= to load the weights into"
-            )
-        from fer_explain.models import create_model
-
-        model = create_model(**meta["arch_args"])
+        model = _build_model(meta, meta_path)
+        built_from = (f" built from {meta_path} (architecture {meta['arch_args'].get('name')!r}; the JSON's "
+                      "architecture arguments and the weights disagree)")
     state = load_file(str(weights_path), device="cpu")
+    mismatch = state_dict_mismatch(model, state)
+    if mismatch is not None:
+        raise CheckpointError(f"{weights_path}: the weights do not fit the model{built_from}: {mismatch}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{weights_path}: weights do not fit the model: {exc}") from None
+        raise CheckpointError(f"{weights_path}: the weights do not fit the model{built_from}: {exc}") from None
     model.to(device)
     model.eval()
     return model, meta
+
+
+def _build_model(meta: Mapping[str, Any], meta_path: Path) -> nn.Module:
+    """``create_model(**meta["arch_args"])``, with a :class:`CheckpointError` naming the JSON file on failure."""
+    args = meta.get("arch_args")
+    if not args:
+        raise CheckpointError(
+            f"checkpoint {meta_path} has no architecture arguments (it was saved from a module without "
+            "`config`); pass model= to load the weights into"
+        )
+    from fer_explain.models import create_model, list_models
+
+    name = args.get("name")
+    if meta.get("architecture") is not None and meta["architecture"] != name:
+        raise CheckpointError(
+            f"{meta_path}: \"architecture\" is {meta['architecture']!r} but \"arch_args\" name {name!r}"
+        )
+    if name not in list_models():
+        raise CheckpointError(
+            f"{meta_path}: unknown architecture {name!r}; valid architectures: {', '.join(list_models())}"
+        )
+    try:
+        return create_model(**args)
+    except (TypeError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise CheckpointError(
+            f"{meta_path}: architecture {name!r} does not accept the arguments {dict(args)}: {message}"
+        ) from None
+
+
+def state_dict_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor], limit: int = 5) -> str | None:
+    """How ``state`` fails to fit ``model.state_dict()``, summarised; ``None`` when every key and shape matches.
+
+    The summary counts the missing keys (in the model, not in ``state``), the unexpected keys (in
+    ``state``, not in the model) and the tensors whose shapes differ, naming up to ``limit`` of each,
+    e.g. ``"2 shape mismatches (classifier.weight: weights [7, 64] vs model [7, 128], ...)"``.
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: weights {list(state[k].shape)} vs model {list(expected[k].shape)}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+
+    def some(items: list[str]) -> str:
+        return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key{'s' * (len(missing) != 1)} ({some(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key{'s' * (len(unexpected) != 1)} ({some(unexpected)})")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatch{'es' * (len(shapes) != 1)} ({some(shapes)})")
+    return "; ".join(parts) if parts else None
 
 
 # --- resume state ---------------------------------------------------------------------------------
@@ -372,7 +446,7 @@ def flatten_optimizer_state(state_dict: Mapping[str, Any], prefix: str = "optimi
     ``param_groups`` go into the JSON structure, which records where each tensor went.
     """
     tensors: dict[str, torch.Tensor] = {}
-    structure: dict[str, Any] = {"state": {}, "param_groups": _jsonable(state_dict["param_groups"], "param_groups")}
+    structure: dict[str, Any] = {"state": {}, "param_groups": to_jsonable(state_dict["param_groups"], "param_groups")}
     for pid, entries in state_dict["state"].items():
         slot: dict[str, Any] = {}
         for key, value in entries.items():
@@ -381,7 +455,7 @@ def flatten_optimizer_state(state_dict: Mapping[str, Any], prefix: str = "optimi
                 tensors[name] = value.detach().to("cpu").contiguous().clone()
                 slot[key] = {"tensor": name}
             else:
-                slot[key] = {"value": _jsonable(value, f"optimizer state {pid}.{key}")}
+                slot[key] = {"value": to_jsonable(value, f"optimizer state {pid}.{key}")}
         structure["state"][str(pid)] = slot
     return tensors, structure
 
@@ -403,12 +477,16 @@ def unflatten_optimizer_state(tensors: Mapping[str, torch.Tensor], structure: Ma
     return {"state": state, "param_groups": groups}
 
 
-def _jsonable(obj: Any, what: str) -> Any:
-    """``obj`` with tuples as lists; a clear error for values JSON cannot hold."""
+def to_jsonable(obj: Any, what: str) -> Any:
+    """``obj`` as JSON-ready data: mappings with string keys, tuples as lists, one-element tensors as numbers.
+
+    Used for optimizer and scheduler ``state_dict`` entries in the resume state. ``what`` names the
+    value in the :class:`CheckpointError` raised for anything JSON cannot hold.
+    """
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v, what) for k, v in obj.items()}
+        return {str(k): to_jsonable(v, what) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, what) for v in obj]
+        return [to_jsonable(v, what) for v in obj]
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, torch.Tensor) and obj.numel() == 1:

@@ -1,6 +1,6 @@
 """The seed papers' training recipes as dataclasses.
 
-A :class:`Recipe` holds every knob :func:`fer_explain.train.engine.fit` reads. Recipes are looked up
+A :class:`Recipe` holds every knob :func:`fer_explain.train.loop.fit` reads. Recipes are looked up
 by name and any field can be overridden::
 
     >>> from fer_explain.train.recipes import get_recipe, list_recipes
@@ -75,7 +75,7 @@ class Recipe:
             (not biases) of the modules named in ``fc_l2_modules`` (seed 004, Eq. 1).
         fc_l2_modules: dotted module names the ``fc_l2`` term covers; ``None`` means the model's
             ``classifier`` (or its last ``nn.Linear`` when it has no ``classifier``).
-        init_std: when set, :func:`fer_explain.train.engine.train_from_manifest` re-initialises
+        init_std: when set, :func:`fer_explain.train.pipeline.train_from_manifest` re-initialises
             the new model with ``N(0, init_std^2)`` (:func:`fer_explain.models.init_gaussian_`).
         oversample: draw training rows with replacement with weights ``1 / count(class)``.
         transform: name of the augmentation pipeline (:func:`fer_explain.data.transforms.get_transform`);
@@ -88,7 +88,8 @@ class Recipe:
         monitor: ``"val_acc"`` or ``"val_loss"``: the metric for early stopping, ``keep_best`` and
             the plateau scheduler (the training metric stands in when there is no validation set).
         keep_best: restore the weights of the best epoch (by ``monitor``) at the end.
-        runs: number of independent runs for :func:`fer_explain.train.engine.fit_repeated`.
+        runs: number of independent runs for :func:`fer_explain.train.repeated.fit_repeated` (and
+            :func:`~fer_explain.train.pipeline.train_from_manifest`), the best one kept.
         seed: base random seed (run ``i`` of ``fit_repeated`` uses ``seed + i``).
         label_smoothing: cross-entropy label smoothing.
         time_budget_minutes: stop (as finished, best epoch kept per ``keep_best``) before an epoch

@@ -5,7 +5,7 @@ Every function returns a :class:`matplotlib.figure.Figure` it created (or the Fi
 it was given), never calls ``plt.show()`` and never changes matplotlib's backend or global style.
 """
 
-from fer_explain.viz.bars import plot_region_bars, plot_region_emotion_heatmap
+from fer_explain.viz.bars import plot_region_bars, plot_region_contribution, plot_region_emotion_heatmap
 from fer_explain.viz.confusion import plot_confusion
 from fer_explain.viz.curves import plot_training_curves
 from fer_explain.viz.occlusion import plot_occlusion
@@ -22,6 +22,7 @@ __all__ = [
     "plot_confusion",
     "plot_occlusion",
     "plot_region_bars",
+    "plot_region_contribution",
     "plot_region_emotion_heatmap",
     "plot_se_maps",
     "plot_training_curves",

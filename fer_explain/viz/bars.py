@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from fer_explain.labels import EMOTIONS
 
-__all__ = ["plot_region_bars", "plot_region_emotion_heatmap"]
+__all__ = ["plot_region_bars", "plot_region_contribution", "plot_region_emotion_heatmap"]
 
 
 def _region_indexed(table: pd.DataFrame, region_col: str) -> pd.DataFrame:
@@ -129,5 +129,60 @@ def plot_region_emotion_heatmap(
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
     ax.tick_params(axis="y", labelrotation=0)
     if own_figure:
+        fig.tight_layout()
+    return fig  # type: ignore[return-value]
+
+
+def plot_region_contribution(
+    table: pd.DataFrame,
+    value: str = "accuracy",
+    chance: float | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Bar chart of accuracy per region with a chance line (seed 002 Table 6 as a figure).
+
+    ``table`` is the first output of :func:`fer_explain.analysis.train_region_models` (one bar per region, drawn with
+    :func:`plot_region_bars`), a long table of :func:`fer_explain.analysis.evaluate_region_occlusion`
+    (``region``/``mode`` columns: grouped bars, one colour per mode), or the wide table of
+    :func:`fer_explain.analysis.compare_padding` (one colour per variant column). ``chance`` draws a dashed line (e.g.
+    ``1 / num_classes``).
+    """
+    import matplotlib.pyplot as plt
+
+    if "mode" in table.columns and "region" in table.columns:
+        wide = table.pivot(index="region", columns="mode", values=value)
+        order = [r for r in dict.fromkeys(table["region"])]
+        wide = wide.reindex(order)
+    elif value in table.columns:
+        return plot_region_bars(table, value=value, chance=chance, title=title or f"{value} per face region", ax=ax)
+    else:
+        wide = table.select_dtypes("number").drop(columns=["n_test", "n"], errors="ignore")
+        if wide.shape[1] == 0:
+            raise KeyError(f"no {value!r} column and no numeric columns to plot; columns: {list(table.columns)}")
+    own = ax is None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(wide) + 0.3 * wide.shape[1], 4.0))
+    else:
+        fig = ax.figure  # type: ignore[assignment]
+    n_groups, n_series = wide.shape
+    width = 0.8 / max(n_series, 1)
+    xs = np.arange(n_groups)
+    handles = []
+    for j, col in enumerate(wide.columns):
+        handles.append(ax.bar(xs + (j - (n_series - 1) / 2) * width, wide[col].to_numpy(dtype=float), width,
+                              label=str(col)))
+    if chance is not None:
+        handles.append(ax.axhline(chance, color="red", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})"))
+    ax.set_xticks(xs)
+    ax.set_xticklabels([str(r) for r in wide.index], rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xlabel("region")
+    ax.set_ylabel(value)
+    ax.set_title(title or f"{value} per face region")
+    ax.legend(fontsize="small")
+    top = np.nanmax(np.append(wide.to_numpy(dtype=float).ravel(), chance if chance is not None else np.nan))
+    if np.isfinite(top) and top > 0:
+        ax.set_ylim(0, top * 1.12)
+    if own:
         fig.tight_layout()
     return fig  # type: ignore[return-value]

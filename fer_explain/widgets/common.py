@@ -26,6 +26,7 @@ from fer_explain.data.dataset import FaceDataset
 from fer_explain.data.manifest import Manifest
 from fer_explain.explain import EXPLAINERS, Explainer, explainer_applies
 from fer_explain.explain import make_explainer as _registry_explainer
+from fer_explain.explain.base import model_device
 from fer_explain.faces.crop import crop_detection
 from fer_explain.faces.landmarks import LandmarkResult, dataset_landmarks, detect_landmarks
 from fer_explain.labels import get_label_space
@@ -82,9 +83,7 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
-        for p in self.model.parameters():
-            return p.device
-        return torch.device("cpu")
+        return model_device(self.model)
 
     def normalize(self, x01: Tensor) -> Tensor:
         """``(N, C, H, W)`` pixels in ``[0, 1]`` (already in the view) -> the model's normalised input."""

@@ -4,7 +4,13 @@ import pytest
 from PIL import Image
 
 from fer_explain.data.check import check_manifest, write_cleaned
-from fer_explain.data.manifest import Manifest, ManifestError, format_landmarks, make_manifest, parse_landmarks
+from fer_explain.data.manifest import (
+    Manifest,
+    ManifestError,
+    format_landmarks,
+    make_manifest,
+    parse_landmarks,
+)
 
 
 def _rows(n=6):
@@ -58,9 +64,11 @@ def test_make_manifest_reports_every_problem_at_once(tmp_path):
         make_manifest(rows, tmp_path, name="bad")
     msg = str(err.value)
     assert "3 problem(s)" in msg
-    assert "row 1" in msg and "'joy'" in msg
-    assert "row 2" in msg and "'split'" in msg
-    assert "row 3" in msg and "136" in msg
+    # rows are named as in an editor: header = line 1, so the first data row (index 0) is line 2
+    assert "line 3 (data row 2), column 'label': label 'joy'" in msg
+    assert "line 4 (data row 3), column 'split': empty value" in msg
+    assert "line 5 (data row 4), column 'landmarks'" in msg and "136" in msg
+    assert sorted(p.row for p in err.value.problems) == [1, 2, 3]  # 0-based indices for code
 
 
 def test_empty_and_missing_columns(tmp_path):
@@ -80,11 +88,13 @@ def test_check_manifest_finds_missing_and_corrupt_images_and_cleans(tmp_path):
     assert not report.ok
     assert sorted(p.row for p in report.problems) == [2, 4]
     assert "corrupt" in str(report.problems[0]) and "not found" in str(report.problems[1])
+    assert str(report.problems[0]).startswith("line 4 (data row 3), column 'image': ")
     cleaned, dropped = write_cleaned(report, tmp_path / "clean")
     kept = Manifest.load(cleaned)
     assert len(kept) == 4
     lost = pd.read_csv(dropped)
-    assert lost["row"].tolist() == [2, 4] and lost["image"].tolist() == ["img/2.png", "img/4.png"]
+    assert lost["line"].tolist() == [4, 6] and lost["data_row"].tolist() == [3, 5]
+    assert lost["image"].tolist() == ["img/2.png", "img/4.png"]
 
 
 def test_pixel_csv_rows_are_checked(tmp_path):
@@ -98,7 +108,10 @@ def test_pixel_csv_rows_are_checked(tmp_path):
     ]
     report = check_manifest(make_manifest(rows, tmp_path), progress=False)
     assert [p.row for p in report.problems] == [1]
-    assert "fer2013.csv row 1" in str(report.problems[0]) and "3 pixel values" in str(report.problems[0])
+    msg = str(report.problems[0])
+    # the manifest's row (line 3 of the manifest CSV) and the pixel CSV's row (line 3 of fer2013.csv)
+    assert msg.startswith("line 3 (data row 2), column 'image': ")
+    assert "fer2013.csv line 3 (data row 2)" in msg and "3 pixel values" in msg
 
 
 def test_select_class_distribution_and_label_space(tmp_path):
@@ -115,7 +128,40 @@ def test_select_class_distribution_and_label_space(tmp_path):
 
 
 def test_parse_landmarks_errors():
-    with pytest.raises(ValueError, match="136"):
+    with pytest.raises(ValueError, match=r"line 7 \(data row 6\): landmarks have 2 numbers.*136"):
         parse_landmarks("1;2", row=5)
     with pytest.raises(ValueError, match="68, 2"):
         format_landmarks(np.zeros((5, 2)))
+
+
+def test_manifest_and_check_do_not_import_each_other():
+    """manifest.py -> schema.py/errors.py <- check.py: no cycle, and the public names stay where they were."""
+    import ast
+    from pathlib import Path
+
+    import fer_explain.data as data_pkg
+
+    folder = Path(data_pkg.__file__).parent
+    modules = ("manifest", "check", "schema", "errors", "io")
+    graph = {}
+    for name in modules:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        graph[name] = {m.rsplit(".", 1)[-1] for m in imported if m.startswith("fer_explain.data.")} & set(modules)
+    assert "check" not in graph["manifest"]
+
+    def reaches(start, target, seen=()):
+        return any(n == target or (n not in seen and reaches(n, target, (*seen, n))) for n in graph[start])
+
+    assert not any(reaches(m, m) for m in modules), graph
+
+    from fer_explain.data.check import BOX_COLUMNS, CheckReport, Problem, find_problems  # noqa: F401
+    from fer_explain.data.manifest import (  # noqa: F401
+        LANDMARK_SOURCES,
+        N_LANDMARKS,
+        REQUIRED_COLUMNS,
+        VOTE_PREFIX,
+    )
+    from fer_explain.data.manifest import Problem as P2
+
+    assert P2 is Problem

@@ -167,12 +167,12 @@ def cartoon_landmarks(n: int, size: int = 48) -> torch.Tensor:
 
 
 def test_with_landmark_feature_masks(tiny) -> None:
-    """Region masking and region mass driven by fer_explain.faces.regions masks (skips if absent)."""
-    regions = pytest.importorskip("fer_explain.faces.regions")
+    """Region masking and region mass driven by fer_explain.faces.regions masks."""
     from captum.attr import FeatureAblation
 
     from fer_explain.explain import RegionAblation
     from fer_explain.explain import metrics as M
+    from fer_explain.faces import regions
 
     model, make_x = tiny("deep_emotion")
     x = make_x(2)

@@ -49,6 +49,25 @@ def run_with_hook(model: nn.Module, layer: nn.Module, x: Tensor) -> tuple[Tensor
     return logits, captured[-1]
 
 
+def assert_real_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Beyond shapes: in eval mode each row's logits depend on its own face only and on its pixels,
+    and a gradient flows back to the input pixels (what every gradient explainer needs)."""
+    model.eval()
+    x = x.clone()
+    x[1] = torch.rand_like(x[1]) * 2 - 1  # two different faces
+    with torch.no_grad():
+        logits = model(x)
+        alone = torch.cat([model(x[i:i + 1]) for i in range(len(x))])
+    assert torch.isfinite(logits).all()
+    torch.testing.assert_close(logits, alone, atol=1e-4, rtol=1e-4)  # no leakage across the batch
+    assert not torch.allclose(logits[0], logits[1])  # the output depends on the face
+    xg = x.clone().requires_grad_(True)
+    model(xg)[:, 0].sum().backward()
+    model.zero_grad()
+    assert xg.grad is not None and (xg.grad[0].abs().sum() > 0) and (xg.grad[1].abs().sum() > 0)
+    return logits
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_forward_shapes_at_native_size(name: str) -> None:
     model = small_model(name, num_classes=5)
@@ -60,7 +79,7 @@ def test_forward_shapes_at_native_size(name: str) -> None:
     assert feats.shape == (2, model.feature_dim)
     assert isinstance(model.classifier, nn.Linear)
     assert model.classifier.out_features == model.num_classes == 5
-    assert torch.isfinite(logits).all()
+    assert_real_forward(model, x)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -143,8 +162,13 @@ def test_resemotenet_full_width_on_meta_device() -> None:
 @pytest.mark.parametrize("ablation", ["C1", "C2", "C3", "C4", "C5", "C6"])
 def test_resemotenet_ablations_run(ablation: str) -> None:
     model = small_model("resemotenet", ablation=ablation)
+    base = small_model("resemotenet")
     with torch.no_grad():
         assert model(native_input(model)).shape == (2, 7)
+    assert_real_forward(model, native_input(model))
+    # C1 is the full model (Table IV); every other configuration removes or changes part of it
+    same = [tuple(p.shape) for p in model.parameters()] == [tuple(p.shape) for p in base.parameters()]
+    assert same == (ablation == "C1")
     assert min(model.feature_map_size(model.gradcam_layer_name())) >= MIN_CAM_MAP
 
 
@@ -154,6 +178,8 @@ def test_vgg_and_densenet_other_sizes() -> None:
     with torch.no_grad():
         assert vgg(torch.randn(2, 1, 96, 96)).shape == (2, 7)
         assert dense(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    assert_real_forward(vgg, torch.randn(2, 1, 96, 96))
+    assert_real_forward(dense, torch.randn(2, 1, 48, 48))
     assert vgg.gradcam_layer_name(32) == "body.block4"  # block5 is 2x2 at 32x32
 
 

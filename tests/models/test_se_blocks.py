@@ -67,3 +67,28 @@ def test_excitation_hook_sees_the_weight_vector() -> None:
         model(torch.randn(2, 3, 64, 64))
     handle.remove()
     assert seen[0].shape == (2, model.se.channels)
+
+
+def test_fer_stem_keeps_48px_faces_at_24px_in_the_first_stage() -> None:
+    """stem='fer': one 3x3/2 convolution and no max-pool, so layer1 (and its SE gate) sees 24x24 at 48 px."""
+    import torch
+
+    from fer_explain.models import create_model
+
+    fer = create_model("se_resnet18", in_chans=1, width=0.25, input_size=48, stem="fer")
+    imagenet = create_model("se_resnet18", in_chans=1, width=0.25, input_size=48)
+    sizes = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:])))
+             for n, m in fer.named_modules() if n in ("layer1", "layer2", "layer3", "layer4")]
+    try:
+        fer.eval()(torch.zeros(1, 1, 48, 48))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert sizes == {"layer1": (24, 24), "layer2": (12, 12), "layer3": (6, 6), "layer4": (3, 3)}
+    assert fer.conv1.kernel_size == (3, 3) and isinstance(fer.maxpool, torch.nn.Identity)
+    assert fer.config["stem"] == "fer" and "stem" not in imagenet.config  # old checkpoints' configs unchanged
+    rebuilt = create_model(**fer.config)
+    assert rebuilt.conv1.kernel_size == (3, 3)
+    with pytest.raises(ValueError, match="stem must be one of"):
+        create_model("se_resnet18", stem="cifar")

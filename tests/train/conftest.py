@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -67,3 +69,29 @@ def mlp() -> Callable[..., TinyMLP]:
 @pytest.fixture
 def same_weights() -> Callable[[nn.Module, nn.Module], None]:
     return assert_same_weights
+
+
+def write_tiny_manifest(folder: Path) -> str:
+    """28 random 40x40 grey faces with a class-dependent bright band (basic7): 21 train rows, 7 val rows."""
+    from PIL import Image
+
+    from fer_explain.data.manifest import make_manifest
+    from fer_explain.labels import BASIC7
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(28):
+        label = BASIC7.classes[i % 7]
+        img = (rng.random((40, 40)) * 255).astype(np.uint8)
+        img[:, : 5 * (i % 7) + 5] = 255  # a class-dependent bright band
+        name = f"img{i:02d}.png"
+        Image.fromarray(img).save(folder / name)
+        rows.append({"dataset": "tiny", "image": name, "label": label, "split": "train" if i < 21 else "val"})
+    manifest = make_manifest(rows, folder, "basic7", name="tiny")
+    return str(manifest.save(folder / "tiny"))
+
+
+@pytest.fixture
+def tiny_manifest(tmp_path: Path) -> str:
+    """Path of a tiny image manifest written under ``tmp_path`` (see :func:`write_tiny_manifest`)."""
+    return write_tiny_manifest(tmp_path)

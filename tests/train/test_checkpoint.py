@@ -138,3 +138,56 @@ def test_history_nan_is_stored_as_null(tmp_path, model) -> None:
     text = (tmp_path / "de.json").read_text()
     assert "NaN" not in text
     assert json.loads(text)["history"] == [{"epoch": 1, "val_acc": None}]
+
+
+def _rewrite_json(tmp_path, source: str, target: str, **changes) -> None:
+    """Copy checkpoint ``source`` to ``target`` with the JSON's top-level entries replaced (weights untouched)."""
+    meta = json.loads((tmp_path / f"{source}.json").read_text())
+    meta.update(changes)
+    (tmp_path / f"{target}.json").write_text(json.dumps(meta))
+    (tmp_path / f"{target}.safetensors").write_bytes((tmp_path / f"{source}.safetensors").read_bytes())
+
+
+def test_json_naming_another_architecture_is_a_checkpoint_error(tmp_path, model) -> None:
+    save_checkpoint(tmp_path / "de", model)
+    # a registered architecture with its own arguments: the deep_emotion weights do not fit it
+    vgg_args = create_model("vgg_fer", width=0.25).config
+    _rewrite_json(tmp_path, "de", "as_vgg", architecture="vgg_fer", arch_args=vgg_args)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "as_vgg")
+    msg = str(info.value)
+    assert "as_vgg.safetensors" in msg and "as_vgg.json" in msg and "'vgg_fer'" in msg
+    assert "missing keys (body.block1.conv1.conv.weight, " in msg and "unexpected keys (body." in msg
+    assert len(msg) < 1500  # summarised, not torch's full listing
+    # the architecture's name changed but not its arguments: vgg_fer does not take deep_emotion's
+    _rewrite_json(tmp_path, "de", "renamed", architecture="vgg_fer", arch_args={**model.config, "name": "vgg_fer"})
+    with pytest.raises(CheckpointError, match=r"renamed\.json: architecture 'vgg_fer' does not accept the arguments"):
+        load_checkpoint(tmp_path / "renamed")
+    # an architecture that does not exist: the valid ones are listed
+    _rewrite_json(tmp_path, "de", "unknown", architecture="resnet50", arch_args={**model.config, "name": "resnet50"})
+    with pytest.raises(CheckpointError, match=r"unknown\.json: unknown architecture 'resnet50'; valid architectures: "
+                                              r"deep_emotion, .*vgg_fer"):
+        load_checkpoint(tmp_path / "unknown")
+    # "architecture" and "arch_args" disagree
+    _rewrite_json(tmp_path, "de", "torn", architecture="vgg_fer")
+    with pytest.raises(CheckpointError, match=r"torn\.json: \"architecture\" is 'vgg_fer' but \"arch_args\" name 'deep_emotion'"):
+        load_checkpoint(tmp_path / "torn")
+
+
+def test_arguments_that_do_not_match_the_weights_shapes_are_a_checkpoint_error(tmp_path) -> None:
+    torch.manual_seed(0)
+    narrow = create_model("vgg_fer", width=0.25)
+    save_checkpoint(tmp_path / "vgg", narrow)
+    _rewrite_json(tmp_path, "vgg", "wider", arch_args={**narrow.config, "width": 0.5})
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "wider")
+    msg = str(info.value)
+    assert "wider.safetensors" in msg and "wider.json" in msg
+    first = "body.block1.conv1.conv.weight"
+    assert f"shape mismatches ({first}: weights [16, 1, 3, 3] vs model [32, 1, 3, 3]" in msg
+    assert "missing key" not in msg and "unexpected key" not in msg
+    assert len(msg) < 1500
+    # the same summary when the caller supplies the model
+    with pytest.raises(CheckpointError, match=r"vgg\.safetensors: the weights do not fit the model: \d+ shape mismatches"):
+        load_checkpoint(tmp_path / "vgg", model=create_model("vgg_fer", width=0.5))
+    assert ckpt.state_dict_mismatch(narrow, narrow.state_dict()) is None

@@ -155,9 +155,19 @@ def test_ddp_two_processes_match_single_process_global_batch(tmp_path) -> None:
 
 
 def test_batch_size_must_split_evenly_across_processes(monkeypatch) -> None:
-    from fer_explain.train import engine
+    from fer_explain.train import loop
+    from fer_explain.train.distributed import DistInfo
 
-    monkeypatch.setattr(engine, "_setup_distributed", lambda device: engine._Dist(world_size=3, rank=0))
+    monkeypatch.setattr(loop, "setup_distributed", lambda device: DistInfo(world_size=3, rank=0))
     ds = TensorDataset(torch.randn(8, 2), torch.zeros(8, dtype=torch.long))
     with pytest.raises(ValueError, match="batch_size 16 is not divisible by the 3 processes"):
         fit(nn.Linear(2, 2), ds, recipe=get_recipe("quick", batch_size=16), progress=False)
+
+
+def test_local_positions_shard_an_epoch_like_a_distributed_sampler() -> None:
+    from fer_explain.train.distributed import DistInfo, local_positions
+
+    assert local_positions(5, DistInfo()) == [0, 1, 2, 3, 4]
+    # every rank takes every N-th position; the last rank's short share is padded from the start
+    assert local_positions(5, DistInfo(world_size=2, rank=0)) == [0, 2, 4]
+    assert local_positions(5, DistInfo(world_size=2, rank=1)) == [1, 3, 0]

@@ -18,6 +18,7 @@ import inspect
 import os
 from collections.abc import Callable
 
+from fer_explain.data.errors import OptionError, UnknownNameError
 from fer_explain.data.manifest import Manifest
 from fer_explain.data.sources import (
     affectnet,
@@ -74,7 +75,7 @@ def _resolve(dataset: str) -> str:
                "fergdb": "ferg"}
     key = aliases.get(key, key)
     if key not in ADAPTERS:
-        raise KeyError(f"unknown dataset {dataset!r}; valid: {sorted(ADAPTERS)}")
+        raise UnknownNameError(f"unknown dataset {dataset!r}; valid: {sorted(ADAPTERS)}")
     return key
 
 
@@ -95,13 +96,21 @@ def build_manifest(dataset: str, root: str | os.PathLike[str], /, **options: obj
     """Build the manifest of ``dataset`` (a key of :data:`ADAPTERS`) from the folder ``root``.
 
     ``options`` go to the adapter (e.g. ``aligned=False`` for rafdb, ``classes=7`` for affectnet);
-    an unknown option is an error listing the adapter's valid ones.
+    an unknown option, or a required one left out, is an :class:`~fer_explain.data.errors.OptionError`
+    (a ``TypeError``) listing the adapter's valid ones. An unknown dataset name is an
+    :class:`~fer_explain.data.errors.UnknownNameError` (a ``KeyError``).
     """
     key = _resolve(dataset)
     valid = adapter_options(key)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise TypeError(f"{key}: unknown option(s) {unknown}; valid: {valid}")
+        raise OptionError(f"{key}: unknown option(s) {unknown}; valid: {valid}")
+    params = inspect.signature(ADAPTERS[key]).parameters
+    required = [n for n, p in params.items() if n != "root" and p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n not in options]
+    if required:
+        raise OptionError(f"{key}: missing required option(s) {required} (e.g. --opt {required[0]}=... on the "
+                          f"command line); valid: {valid}")
     return ADAPTERS[key](root, **options)
 
 

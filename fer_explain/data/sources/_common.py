@@ -1,5 +1,8 @@
 """Helpers shared by the dataset adapters: errors that name file and row, file listing, build reports.
 
+Errors name the file and where in it: a row of a CSV as ``line L (data row R)`` (the header is
+line 1, so data row 1 is line 2), a line of a plain text list as ``line L``.
+
 Every adapter attaches a *build report* to the manifest it returns, in
 ``manifest.df.attrs["source_report"]`` (read it with :func:`source_report`), and logs a one-line
 summary of it at INFO level on the ``fer_explain.data.sources`` logger. The report is a plain dict::
@@ -22,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_explain.data.manifest import Manifest, ManifestError, Problem
+from fer_explain.data.errors import ManifestError, Problem, csv_problem
+from fer_explain.data.manifest import Manifest
 
 logger = logging.getLogger("fer_explain.data.sources")
 
@@ -40,19 +44,31 @@ class SourceError(ManifestError):
 
 
 def fail(message: str, *, dataset: str, file: str | os.PathLike[str] | None = None,
-         row: int | None = None, column: str | None = None) -> SourceError:
-    """One-problem :class:`SourceError` (to ``raise``)."""
-    return SourceError([Problem(message, row=row, file=None if file is None else str(file), column=column)],
-                       source=dataset)
+         row: int | None = None, column: str | None = None, line: int | None = None,
+         header_lines: int = 1) -> SourceError:
+    """One-problem :class:`SourceError` (to ``raise``).
+
+    ``row`` is a 0-based CSV data row (shown as ``line L (data row R)`` with ``header_lines`` header
+    lines); ``line`` a 1-based line of a text file (shown as ``line L``).
+    """
+    file_s = None if file is None else str(file)
+    if row is not None:
+        problem = csv_problem(message, row, file=file_s, column=column, header_lines=header_lines)
+    else:
+        problem = Problem(message, file=file_s, column=column, line=line)
+    return SourceError([problem], source=dataset)
 
 
 def fail_rows(message: str, rows: Iterable[int], *, dataset: str, file: str | os.PathLike[str],
-              column: str | None = None, details: Sequence[str] | None = None) -> SourceError:
-    """A :class:`SourceError` with one problem per bad row (``details[i]`` appended to the message)."""
-    rows = list(rows)
+              column: str | None = None, details: Sequence[str] | None = None,
+              header_lines: int = 1) -> SourceError:
+    """A :class:`SourceError` with one problem per bad 0-based CSV data row (``details[i]`` appended).
+
+    Rows are shown as ``line L (data row R)``; ``header_lines`` is 1 for a CSV with a header, 0 without.
+    """
     problems = [
-        Problem(message + (f" ({details[i]})" if details is not None else ""), row=int(r), file=str(file),
-                column=column)
+        csv_problem(message + (f" ({details[i]})" if details is not None else ""), int(r), file=str(file),
+                    column=column, header_lines=header_lines)
         for i, r in enumerate(rows)
     ]
     return SourceError(problems, source=dataset)
@@ -75,7 +91,10 @@ def require_file(path: Path, what: str, *, dataset: str) -> Path:
 
 
 def require_dir(path: Path, what: str, *, dataset: str) -> Path:
-    """``path`` if it is a folder, else a FileNotFoundError naming it."""
+    """``path`` if it is a folder, else a FileNotFoundError naming it (or, for a file, its folder to pass)."""
+    if path.is_file():
+        raise FileNotFoundError(f"{dataset}: {what} expected, but {path} is a file; pass the folder that "
+                                 f"holds it: {path.parent}")
     if not path.is_dir():
         raise FileNotFoundError(f"{dataset}: {what} not found: {path}{_nearby(path, missing_folder=False)}")
     return path
@@ -167,10 +186,11 @@ def source_report(manifest: Manifest) -> dict[str, object]:
 
 
 def parse_int_codes(values: pd.Series, *, dataset: str, file: Path, column: str,
-                    row_offset: int = 0) -> np.ndarray:
+                    row_offset: int = 0, header_lines: int = 1) -> np.ndarray:
     """Integer codes of a column; rows holding a non-integer raise one error naming each row.
 
-    ``row_offset`` turns positions into the row numbers reported (0-based data rows by default).
+    ``row_offset`` is added to positions to give 0-based data rows; they are reported as
+    ``line L (data row R)`` with ``header_lines`` header lines.
     """
     num = pd.to_numeric(values, errors="coerce")
     arr = num.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -178,19 +198,21 @@ def parse_int_codes(values: pd.Series, *, dataset: str, file: Path, column: str,
     if bad.any():
         idx = np.flatnonzero(bad)
         raise fail_rows("label code is not an integer", (i + row_offset for i in idx[:50]), dataset=dataset,
-                        file=file, column=column, details=[f"value {values.iat[i]!r}" for i in idx[:50]])
+                        file=file, column=column, details=[f"value {values.iat[i]!r}" for i in idx[:50]],
+                        header_lines=header_lines)
     return arr.astype(np.int64)
 
 
 def map_codes(codes: np.ndarray, table: Mapping[object, str], *, dataset: str, file: Path, column: str,
-              row_offset: int = 0) -> np.ndarray:
-    """Canonical names for integer codes; unknown codes raise one error naming each bad row."""
+              row_offset: int = 0, header_lines: int = 1) -> np.ndarray:
+    """Canonical names for integer codes; unknown codes raise one error naming each bad row
+    (``row_offset`` and ``header_lines`` as in :func:`parse_int_codes`)."""
     keys = np.array(sorted(k for k in table if isinstance(k, int)), dtype=np.int64)
     known = np.isin(codes, keys)
     if not known.all():
         idx = np.flatnonzero(~known)
         raise fail_rows(f"unknown label code; valid codes: {list(table)}", (i + row_offset for i in idx[:50]),
                         dataset=dataset, file=file, column=column,
-                        details=[f"code {int(codes[i])}" for i in idx[:50]])
+                        details=[f"code {int(codes[i])}" for i in idx[:50]], header_lines=header_lines)
     lut = {int(k): v for k, v in table.items() if isinstance(k, int)}
     return np.array([lut[int(c)] for c in codes], dtype=object) if len(codes) else np.array([], dtype=object)

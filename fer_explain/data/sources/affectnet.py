@@ -14,7 +14,8 @@ Expression codes: 0 neutral, 1 happiness, 2 sadness, 3 surprise, 4 fear, 5 disgu
 as ``none``/``uncertain``/``no_face``); ``classes=7`` also drops contempt (``contempt``). Boxes go to
 ``box_x/box_y/box_w/box_h``, landmarks to ``landmarks`` with ``landmark_source="dataset"``, and
 ``valence``/``arousal`` are kept. ``training.csv`` -> split ``train``, ``validation.csv`` -> ``val``.
-Errors name the CSV and the 0-based data row (the header, when present, is not counted).
+Errors name the CSV and the row as ``line L (data row R)``: ``L`` is the line in an editor (the
+header, when present, is line 1) and ``R`` counts data rows from 1.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fer_explain.data.errors import InvalidOptionError
 from fer_explain.data.manifest import Manifest, make_manifest
 from fer_explain.data.sources._common import (
     attach_report,
@@ -72,12 +74,12 @@ def build_affectnet_manifest(
             "val": "validation.csv"}``. Pass e.g. ``{"val": "validation.csv"}`` when only one exists.
     """
     if classes not in (7, 8):
-        raise ValueError(f"affectnet: classes must be 7 or 8, got {classes!r}")
+        raise InvalidOptionError(f"affectnet: classes must be 7 or 8, got {classes!r}")
     root = Path(root)
     require_dir(root, "AffectNet folder", dataset="affectnet")
     files = dict(DEFAULT_FILES if files is None else files)
     if not files:
-        raise ValueError("affectnet: files must name at least one CSV, e.g. {'train': 'training.csv'}")
+        raise InvalidOptionError("affectnet: files must name at least one CSV, e.g. {'train': 'training.csv'}")
     img_dir = Path(images_dir) if Path(images_dir).is_absolute() else root / images_dir
     require_dir(img_dir, "AffectNet image folder (images_dir=...)", dataset="affectnet")
     img_prefix = relative_to_root(img_dir, root)
@@ -91,12 +93,15 @@ def build_affectnet_manifest(
         path = require_file(root / fname, f"AffectNet label file for split {split!r}", dataset="affectnet")
         paths.append(path)
         df = read_affectnet_csv(path)
-        codes = parse_int_codes(df["expression"].str.strip(), dataset="affectnet", file=path, column="expression")
+        hl = int(df.attrs.get("header_lines", 1))
+        codes = parse_int_codes(df["expression"].str.strip(), dataset="affectnet", file=path, column="expression",
+                                header_lines=hl)
         valid = [int(k) for k in table if isinstance(k, int)] + list(AFFECTNET_NON_EMOTION_CODES)
         unknown = np.flatnonzero(~np.isin(codes, valid))
         if len(unknown):
             raise fail_rows(f"unknown expression code; valid codes: {valid}", unknown[:50], dataset="affectnet",
-                            file=path, column="expression", details=[f"code {codes[i]}" for i in unknown[:50]])
+                            file=path, column="expression", details=[f"code {codes[i]}" for i in unknown[:50]],
+                            header_lines=hl)
         non_emotion = np.isin(codes, list(AFFECTNET_NON_EMOTION_CODES))
         for code, name in AFFECTNET_NON_EMOTION_CODES.items():
             dropped[name.replace("-", "_")] += int((codes == code).sum())
@@ -113,14 +118,14 @@ def build_affectnet_manifest(
         bad = np.flatnonzero(box.isna().any(axis=1).to_numpy())
         if len(bad):
             raise fail_rows("face box is not numeric", rows[bad[:50]], dataset="affectnet", file=path,
-                            column="face_x")
+                            column="face_x", header_lines=hl)
         lms = [str(v).strip() for v in sub["facial_landmarks"].tolist()]
         n_numbers = np.fromiter((v.count(";") + 1 if v else 0 for v in lms), dtype=np.int64, count=len(lms))
         bad = np.flatnonzero((n_numbers != 136) & (n_numbers != 0))
         if len(bad):
             raise fail_rows("facial_landmarks must hold 136 numbers (68 x;y pairs)", rows[bad[:50]],
                             dataset="affectnet", file=path, column="facial_landmarks",
-                            details=[f"{n_numbers[i]} numbers" for i in bad[:50]])
+                            details=[f"{n_numbers[i]} numbers" for i in bad[:50]], header_lines=hl)
         va = sub[["valence", "arousal"]].apply(lambda c: pd.to_numeric(c.str.strip(), errors="coerce"))
         has_lm = n_numbers == 136
         paths_in_csv = sub["subDirectory_filePath"].str.strip()
@@ -173,4 +178,5 @@ def read_affectnet_csv(path: Path) -> pd.DataFrame:
             raise fail(f"no header row and {df.shape[1]} columns; expected {len(COLUMNS)} columns "
                        f"{list(COLUMNS)} (first line: {first.strip()[:80]!r})", dataset="affectnet", file=path)
         df.columns = list(COLUMNS)
+    df.attrs["header_lines"] = 1 if has_header else 0
     return df

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fer_explain.data.errors import InvalidOptionError
 from fer_explain.data.manifest import Manifest, format_landmarks, make_manifest
 from fer_explain.data.sources._common import (
     attach_report,
@@ -103,7 +104,7 @@ def build_ckplus_manifest(
     root = Path(root)
     require_dir(root, "CK+ folder", dataset="ckplus")
     if last_k < 1:
-        raise ValueError(f"ckplus: last_k must be >= 1, got {last_k}")
+        raise InvalidOptionError(f"ckplus: last_k must be >= 1, got {last_k}")
     if variant == "auto":
         variant = detect_ckplus_variant(root, images_dir)  # type: ignore[assignment]
     extra: dict[str, object] = {}
@@ -113,7 +114,7 @@ def build_ckplus_manifest(
     elif variant == "ck48":
         df, files, skipped = _ck48(root)
     else:
-        raise ValueError(f"ckplus: unknown variant {variant!r}; valid: ['auto', 'sequences', 'ck48']")
+        raise InvalidOptionError(f"ckplus: unknown variant {variant!r}; valid: ['auto', 'sequences', 'ck48']")
     if len(df) and test_fraction is not None:
         df["split"] = subject_disjoint_split(df["subject"], df["label"], test_fraction, seed)
     m = make_manifest(df, root, "basic8", name="ckplus")
@@ -128,11 +129,11 @@ def read_emotion_file(path: Path) -> str:
         value = float(text.split()[0]) if text else float("nan")
     except ValueError:
         raise fail(f"expected one number (an emotion code), got {text[:40]!r}", dataset="ckplus", file=path,
-                   row=1) from None
+                   line=1) from None
     table = DATASET_CODES["ckplus"]
     if not value.is_integer() or int(value) not in table:
         raise fail(f"unknown emotion code {text[:40]!r}; valid codes: {list(table)}", dataset="ckplus", file=path,
-                   row=1)
+                   line=1)
     return table[int(value)]
 
 

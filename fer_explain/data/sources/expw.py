@@ -78,15 +78,15 @@ def build_expw_manifest(
             continue
         if len(parts) != len(FIELDS):
             raise fail(f"expected {len(FIELDS)} space-separated fields {list(FIELDS)}, got {len(parts)}: "
-                       f"{line.strip()[:100]!r}", dataset="expw", file=path, row=ln)
+                       f"{line.strip()[:100]!r}", dataset="expw", file=path, line=ln)
         try:
             nums = [float(v) for v in parts[1:]]
         except ValueError:
-            raise fail(f"non-numeric field in {line.strip()[:100]!r}", dataset="expw", file=path, row=ln) from None
+            raise fail(f"non-numeric field in {line.strip()[:100]!r}", dataset="expw", file=path, line=ln) from None
         code = nums[-1]
         if not code.is_integer() or int(code) not in table:
             raise fail(f"unknown label code {parts[-1]!r}; valid codes: {list(table)}", dataset="expw", file=path,
-                       row=ln)
+                       line=ln)
         rows.append([parts[0], *nums[:-1], table[int(code)]])
     if not rows:
         raise fail("the label file holds no faces", dataset="expw", file=path)

@@ -15,6 +15,8 @@ split from its first-level folder (``train``/``test``/``val``).
 
 For the CSV layouts each manifest row points into the CSV: ``image`` is the CSV's file name and
 ``pixel_row`` the 0-based data row (the header is not counted), so no image is written to disk.
+Errors name the CSV row as ``line L (data row R)`` (an editor's line, header = line 1; R from 1).
+``root`` may also be the pixel CSV itself (``.../fer2013.csv``): its folder becomes the root.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fer_explain.data.errors import InvalidOptionError
 from fer_explain.data.manifest import Manifest, make_manifest
 from fer_explain.data.sources._common import (
     attach_report,
@@ -48,7 +51,8 @@ FER2013 — one of (auto-detected in this order):
   <root>/icml_face_data.csv     columns 'emotion, Usage, pixels' (leading spaces in the header)
   <root>/train|test/<angry|disgust|fear|happy|neutral|sad|surprise>/<Training|PublicTest|PrivateTest>_<id>.jpg
 Splits: train, publictest, privatetest (folder layout: from the file-name prefix, else the folder).
-CSV rows are referenced in place (image=<csv name>, pixel_row=<0-based data row>)."""
+CSV rows are referenced in place (image=<csv name>, pixel_row=<0-based data row>).
+ROOT may also be the CSV file itself (its folder is then the root)."""
 
 CSV_NAMES: dict[str, str] = {"csv": "fer2013.csv", "icml": "icml_face_data.csv"}
 USAGE_TO_SPLIT: dict[str, str] = {"Training": "train", "PublicTest": "publictest", "PrivateTest": "privatetest"}
@@ -85,27 +89,33 @@ def build_fer2013_manifest(
 
     Args:
         root: the dataset folder (holding ``fer2013.csv``, ``icml_face_data.csv`` or ``train/``
-            and ``test/``).
+            and ``test/``), or the pixel CSV itself (then its folder is the root and the file is
+            read whatever its name).
         variant: ``"auto"`` (default) or one of ``"csv"``, ``"icml"``, ``"folders"``.
         csv_name: a pixel CSV under ``root`` with another file name (its layout — plain or icml
             header — is read from the file itself).
         check_pixels: verify that every CSV row holds 2304 pixel values (fast, vectorised).
         progress: show a progress bar while scanning image folders.
 
-    Errors name the file and the 0-based data row: wrong or missing columns (listing those found),
-    unknown emotion codes or Usage values, pixel strings of the wrong length.
+    Errors name the file and the row as ``line L (data row R)``: wrong or missing columns (listing
+    those found), unknown emotion codes or Usage values, pixel strings of the wrong length.
     """
     root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv" and csv_name is None and variant in ("auto", "csv", "icml"):
+        root, csv_name = root.parent, root.name
+        if variant == "auto":
+            variant = "icml" if csv_name == CSV_NAMES["icml"] else "csv"  # type: ignore[assignment]
     require_dir(root, "FER2013 folder", dataset="fer2013")
     if csv_name is not None:
-        return _build_from_csv(root, csv_name, variant="csv", check_pixels=check_pixels)
+        return _build_from_csv(root, csv_name, variant="icml" if variant == "icml" else "csv",
+                               check_pixels=check_pixels)
     if variant == "auto":
         variant = detect_fer2013_variant(root)  # type: ignore[assignment]
     if variant in CSV_NAMES:
         return _build_from_csv(root, CSV_NAMES[variant], variant=variant, check_pixels=check_pixels)
     if variant == "folders":
         return _build_from_folders(root, progress=progress)
-    raise ValueError(f"fer2013: unknown variant {variant!r}; valid: ['auto', 'csv', 'icml', 'folders']")
+    raise InvalidOptionError(f"fer2013: unknown variant {variant!r}; valid: ['auto', 'csv', 'icml', 'folders']")
 
 
 # --- pixel CSV layouts -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fer_explain.data.errors import InvalidOptionError
 from fer_explain.data.manifest import Manifest, make_manifest
 from fer_explain.data.sources._common import (
     attach_report,
@@ -93,7 +94,7 @@ def build_ferplus_manifest(
     root = Path(root)
     require_dir(root, "FER+ folder", dataset="ferplus")
     if votes not in ("raw", "outliers_removed"):
-        raise ValueError(f"ferplus: votes must be 'raw' or 'outliers_removed', got {votes!r}")
+        raise InvalidOptionError(f"ferplus: votes must be 'raw' or 'outliers_removed', got {votes!r}")
     new_path = require_file(Path(ferplus_csv) if ferplus_csv else root / "fer2013new.csv",
                             "FER+ label file fer2013new.csv", dataset="ferplus")
     pix_path = require_file(Path(fer2013_csv) if fer2013_csv else root / "fer2013.csv",

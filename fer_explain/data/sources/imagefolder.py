@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fer_explain.data.errors import InvalidOptionError
 from fer_explain.data.manifest import Manifest, make_manifest
 from fer_explain.data.sources._common import (
     IMAGE_EXTENSIONS,
@@ -61,9 +62,12 @@ def build_imagefolder_manifest(
     """
     root = Path(root)
     require_dir(root, "image folder", dataset=dataset)
+    if not isinstance(folder_to_label, Mapping):
+        raise InvalidOptionError(f"{dataset}: folder_to_label must map class folder names to emotion names, e.g. "
+                                 f"{{'angry': 'anger', 'happy': 'happiness'}}; got {folder_to_label!r}")
     bad = {k: v for k, v in folder_to_label.items() if v not in EMOTIONS}
     if bad:
-        raise ValueError(f"{dataset}: folder_to_label maps to unknown emotion names {bad}; valid: {list(EMOTIONS)}")
+        raise InvalidOptionError(f"{dataset}: folder_to_label maps to unknown emotion names {bad}; valid: {list(EMOTIONS)}")
     exts = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
     split_dirs = list_dirs(root) if has_splits else [""]
     if has_splits and not split_dirs:

@@ -66,7 +66,7 @@ def build_rafdb_manifest(root: str | os.PathLike[str], aligned: bool = True, *,
             continue
         if len(parts) != 2:
             raise fail(f"expected '<image name> <code>', got {line.strip()!r}", dataset="rafdb", file=path,
-                       row=i)
+                       line=i)
         names.append(parts[0])
         raw_codes.append(parts[1])
         line_no.append(i)
@@ -77,12 +77,12 @@ def build_rafdb_manifest(root: str | os.PathLike[str], aligned: bool = True, *,
     bad = np.flatnonzero(np.isnan(codes) | (np.floor(codes) != codes))
     if len(bad):
         raise fail(f"label code {raw_codes[bad[0]]!r} is not an integer", dataset="rafdb", file=path,
-                   row=int(lines[bad[0]]))
+                   line=int(lines[bad[0]]))
     table = DATASET_CODES["rafdb"]
     unknown = np.flatnonzero(~np.isin(codes.astype(np.int64), [k for k in table if isinstance(k, int)]))
     if len(unknown):
         raise fail(f"unknown label code {int(codes[unknown[0]])}; valid codes: {list(table)} "
-                   f"({len(unknown)} line(s) affected)", dataset="rafdb", file=path, row=int(lines[unknown[0]]))
+                   f"({len(unknown)} line(s) affected)", dataset="rafdb", file=path, line=int(lines[unknown[0]]))
     labels = map_codes(codes.astype(np.int64), table, dataset="rafdb", file=path, column="code")
 
     splits: list[str] = []
@@ -92,7 +92,7 @@ def build_rafdb_manifest(root: str | os.PathLike[str], aligned: bool = True, *,
         prefix = name.split("_", 1)[0].lower()
         if prefix not in ("train", "test"):
             raise fail(f"image name {name!r} does not start with train_ or test_", dataset="rafdb", file=path,
-                       row=ln)
+                       line=ln)
         splits.append(prefix)
         if aligned:
             stem, ext = os.path.splitext(name)

@@ -46,7 +46,8 @@ from fer_explain.data.synthetic.generate import (
     render_faces,
 )
 from fer_explain.data.synthetic.params import FaceParams, sample_params
-from fer_explain.data.synthetic.render import FEATURES, LANDMARK_FEATURE, RENDERER_VERSION
+from fer_explain.data.synthetic.render import FEATURES, LANDMARK_FEATURE
+from fer_explain.data.synthetic.version import RENDERER_VERSION
 from fer_explain.data.synthetic.writer import default_synthetic_manifest, synthetic_cache_dir, write_synthetic
 
 __all__ = [

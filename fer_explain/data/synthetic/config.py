@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 
 from fer_explain.data.synthetic.aus import PROTOTYPES, colliding_classes, resolve_regions
+from fer_explain.data.synthetic.version import RENDERER_VERSION
 from fer_explain.labels import LabelSpace, get_label_space
 
 
@@ -229,7 +230,5 @@ class SyntheticFaceConfig:
 
     def key(self) -> str:
         """A short hash of the config (renderer version included), for cache folders."""
-        from fer_explain.data.synthetic.render import RENDERER_VERSION
-
         payload = json.dumps({"config": self.to_dict(), "renderer": RENDERER_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -12,7 +12,13 @@ from tqdm.auto import tqdm
 from fer_explain.data.synthetic.aus import AU_CHANNELS, AU_NUMBERS, CH, au_channels, public_aus
 from fer_explain.data.synthetic.config import SyntheticFaceConfig
 from fer_explain.data.synthetic.params import POSE_FIELDS, FaceParams, sample_params
-from fer_explain.data.synthetic.render import HAIR_NAMES, HAIR_STYLES, RenderOutput, render_batch
+from fer_explain.data.synthetic.render import (
+    HAIR_NAMES,
+    HAIR_STYLES,
+    FaceIdentity,
+    RenderOutput,
+    render_batch,
+)
 from fer_explain.labels import LabelSpace
 
 BATCH = 128
@@ -56,37 +62,37 @@ def au_frame(au: np.ndarray, au_label: np.ndarray, unilateral: list[str]) -> pd.
     return pd.DataFrame(cols)
 
 
-def identity_frame(ident: dict[str, np.ndarray], ids: np.ndarray, poses: np.ndarray) -> pd.DataFrame:
+def identity_frame(ident: FaceIdentity | None, ids: np.ndarray, poses: np.ndarray) -> pd.DataFrame:
     """One row per face: identity id and the main identity parameters, plus rotation and occluder."""
-    if len(ids) == 0:
+    if ident is None or len(ids) == 0:
         return pd.DataFrame(columns=["identity"])
     return pd.DataFrame({
         "identity": ids,
-        "face_width": 2 * ident["ha"],
-        "skin_lightness": ident["skin_l"],
-        "hair_style": [HAIR_STYLES[int(h)] for h in ident["hair_style"]],
-        "hair_colour": [HAIR_NAMES[int(h)] for h in ident["hair_colour_id"]],
-        "glasses": ident["glasses"] > 0,
-        "eye_distance": 2 * ident["eye_dx"],
-        "mouth_width": 2 * ident["mw0"],
+        "face_width": 2 * ident.head_half_width,
+        "skin_lightness": ident.skin_lightness,
+        "hair_style": [HAIR_STYLES[int(h)] for h in ident.hair_style],
+        "hair_colour": [HAIR_NAMES[int(h)] for h in ident.hair_colour_id],
+        "glasses": ident.glasses > 0,
+        "eye_distance": 2 * ident.eye_offset_x,
+        "mouth_width": 2 * ident.mouth_half_width,
         "rotation_deg": poses[:, POSE_FIELDS.index("rotation_deg")],
         "scale": poses[:, POSE_FIELDS.index("scale")],
         "occluder": poses[:, POSE_FIELDS.index("occ_kind")].astype(np.int64),
     })
 
 
-def _identity_record(ident: dict[str, np.ndarray], i: int, identity_id: int) -> dict[str, object]:
-    skin = ident["skin"][i]
+def _identity_record(ident: FaceIdentity, i: int, identity_id: int) -> dict[str, object]:
+    skin = ident.skin_rgb[i]
     return {
         "identity": int(identity_id),
-        "face_width": float(2 * ident["ha"][i]),
-        "skin_lightness": float(ident["skin_l"][i]),
+        "face_width": float(2 * ident.head_half_width[i]),
+        "skin_lightness": float(ident.skin_lightness[i]),
         "skin_rgb": tuple(float(x) for x in skin),
-        "hair_style": HAIR_STYLES[int(ident["hair_style"][i])],
-        "hair_colour": HAIR_NAMES[int(ident["hair_colour_id"][i])],
-        "glasses": bool(ident["glasses"][i] > 0),
-        "eye_distance": float(2 * ident["eye_dx"][i]),
-        "mouth_width": float(2 * ident["mw0"][i]),
+        "hair_style": HAIR_STYLES[int(ident.hair_style[i])],
+        "hair_colour": HAIR_NAMES[int(ident.hair_colour_id[i])],
+        "glasses": bool(ident.glasses[i] > 0),
+        "eye_distance": float(2 * ident.eye_offset_x[i]),
+        "mouth_width": float(2 * ident.mouth_half_width[i]),
     }
 
 
@@ -214,7 +220,7 @@ def generate(
     unilateral: list[str] = []
     ident_ids = np.empty(n, dtype=np.int64)
     poses = np.empty((n, len(POSE_FIELDS)), dtype=np.float64)
-    ident_parts: list[dict[str, np.ndarray]] = []
+    ident_parts: list[FaceIdentity] = []
     params_iter = iter_params(config, start, stop)
     bar = tqdm(total=n, desc="rendering synthetic faces", unit="face", disable=not progress, leave=False)
     pos = 0
@@ -238,7 +244,7 @@ def generate(
         pos += k
         bar.update(k)
     bar.close()
-    ident = {key: np.concatenate([d[key] for d in ident_parts]) for key in ident_parts[0]} if ident_parts else {}
+    ident = FaceIdentity.concatenate(ident_parts) if ident_parts else None
     return SyntheticBatch(
         config=config, indices=np.arange(start, stop, dtype=np.int64), images=images, landmarks=landmarks,
         evidence=evidence, labels=labels, true_labels=true_labels,

@@ -26,7 +26,7 @@ from fer_explain.data.synthetic.aus import (
 from fer_explain.data.synthetic.config import Nuisance, SyntheticFaceConfig
 
 N_ID = 48
-"""Number of identity uniforms (see ``render._identity`` for their meaning)."""
+"""Number of identity uniforms (see ``render.identity.IDENTITY_UNIFORMS`` for their meaning)."""
 
 POSE_FIELDS: tuple[str, ...] = (
     "rotation_deg", "rot_cos", "rot_sin", "scale", "tx", "ty", "gain", "grad_x", "grad_y",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from fer_explain.data.manifest import Manifest, format_landmarks, make_manifest
 from fer_explain.data.synthetic.aus import AU_NUMBERS
 from fer_explain.data.synthetic.config import SyntheticFaceConfig
 from fer_explain.data.synthetic.generate import BATCH, generate
-from fer_explain.data.synthetic.render import RENDERER_VERSION
+from fer_explain.data.synthetic.version import RENDERER_VERSION
 
 SPLIT_FRACTIONS: tuple[tuple[str, float], ...] = (("train", 0.70), ("val", 0.15), ("test", 0.15))
 MANIFEST_NAME = "manifest"
@@ -150,25 +152,71 @@ def default_synthetic_manifest(
 
     Any :class:`SyntheticFaceConfig` field can be overridden (``n=700``, ``size=100, channels=3``...);
     each config has its own cache folder (see :func:`synthetic_cache_dir`). A missing or incomplete
-    folder is regenerated deterministically (into a temporary folder renamed into place, so
-    concurrent callers never see half a set).
+    folder is regenerated deterministically.
+
+    Safe for concurrent callers (processes or threads): a reader never sees half a set. The set is
+    rendered into a temporary sibling folder that is renamed into place only once complete, and
+    builders take an exclusive lock (``.<key>.lock`` beside the folder) so that callers arriving while
+    a set is being built wait for it and then reuse it instead of rendering it again. A complete
+    folder is never deleted or replaced.
     """
     cfg = SyntheticFaceConfig(**overrides)  # type: ignore[arg-type]
     folder = synthetic_cache_dir(cfg, cache_dir)
     if not _complete(folder, cfg):
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
-            write_synthetic(cfg, tmp, progress=progress)
-            (tmp / COMPLETE_MARKER).write_text(json.dumps({"key": cfg.key(), "n": cfg.n}) + "\n")
-            if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-            try:
-                os.replace(tmp, folder)
-            except OSError:
-                if not _complete(folder, cfg):  # another process won the race with an incomplete set
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        with _build_lock(folder) as exclusive:
+            if not _complete(folder, cfg):  # not finished by another caller while we waited
+                if exclusive:  # builders hold the lock: leftovers are from interrupted runs
+                    for leftover in folder.parent.glob(f".{folder.name}.*.*"):
+                        if leftover.is_dir():
+                            shutil.rmtree(leftover, ignore_errors=True)
+                _build_atomically(cfg, folder, progress)
     return Manifest.load(folder / MANIFEST_NAME)
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``.<folder name>.lock`` beside ``folder``; yields whether it is held.
+
+    Without ``fcntl`` (Windows) nothing is locked (yields False): the atomic rename alone still keeps
+    readers from seeing half a set, concurrent callers just may render it more than once. The lock
+    file is left in place: removing it could let two callers lock two different files.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield False
+        return
+    with open(folder.parent / f".{folder.name}.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _build_atomically(cfg: SyntheticFaceConfig, folder: Path, progress: bool) -> None:
+    """Render ``cfg`` into a temporary sibling of ``folder`` and rename it into place.
+
+    An incomplete ``folder`` left by an interrupted run is first renamed aside (then deleted). If a
+    complete ``folder`` appears meanwhile (a caller without the lock), ours is discarded.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp.", dir=folder.parent))
+    stale: Path | None = None
+    try:
+        write_synthetic(cfg, tmp, progress=progress)
+        (tmp / COMPLETE_MARKER).write_text(json.dumps({"key": cfg.key(), "n": cfg.n}) + "\n")
+        if _complete(folder, cfg):
+            return
+        if folder.exists():
+            stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.stale.", dir=folder.parent))
+            os.replace(folder, stale / folder.name)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not _complete(folder, cfg):  # another caller put a set in place: use it if complete
+                raise
+    finally:
+        for leftover in (tmp, stale):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)

@@ -82,7 +82,7 @@ def test_missing_landmarks_value_is_allowed(tmp_path: Path, write_image) -> None
 
 def test_unknown_code_names_file_and_row(tmp_path: Path, write_image) -> None:
     write_affectnet(tmp_path, write_image, val_lines=[_line(0, 1), _line(1, 12)])
-    with pytest.raises(SourceError, match=r"validation\.csv, row 1, column 'expression': unknown expression code"):
+    with pytest.raises(SourceError, match=r"validation\.csv, line 2 \(data row 2\), column 'expression': unknown expression code"):
         build_affectnet_manifest(tmp_path)
 
 
@@ -90,7 +90,7 @@ def test_wrong_landmark_count_names_row(tmp_path: Path, write_image) -> None:
     lines = [_line(i, c) for i, c in enumerate(TRAIN_CODES)]
     lines[3] = _line(3, 3, landmarks=_landmarks(3, 134))
     write_affectnet(tmp_path, write_image, train_lines=lines)
-    with pytest.raises(SourceError, match=r"training\.csv, row 3, column 'facial_landmarks'.*\(134 numbers\)"):
+    with pytest.raises(SourceError, match=r"training\.csv, line 5 \(data row 4\), column 'facial_landmarks'.*\(134 numbers\)"):
         build_affectnet_manifest(tmp_path)
 
 

@@ -92,7 +92,7 @@ def test_bad_emotion_and_landmark_files_are_named(tmp_path: Path, write_image) -
     write_ckplus(tmp_path, write_image)
     emo = tmp_path / "Emotion" / "S026" / "002" / "S026_002_00000004_emotion.txt"
     emo.write_text("   9.0000000e+00\n")
-    with pytest.raises(SourceError, match=r"S026_002_00000004_emotion\.txt, row 1: unknown emotion code"):
+    with pytest.raises(SourceError, match=r"S026_002_00000004_emotion\.txt, line 1: unknown emotion code"):
         build_ckplus_manifest(tmp_path, progress=False)
     emo.write_text("happy\n")
     with pytest.raises(SourceError, match="expected one number"):

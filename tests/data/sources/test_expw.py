@@ -68,15 +68,15 @@ def test_errors_name_line(tmp_path: Path, write_image) -> None:
     lines = _lines()
     lines[4] = "img_0_4.jpg 0 10 20 80 95 70.0 7"
     write_expw(tmp_path, write_image, lines)
-    with pytest.raises(SourceError, match=r"label\.lst, row 5: unknown label code '7'"):
+    with pytest.raises(SourceError, match=r"label\.lst, line 5: unknown label code '7'"):
         build_expw_manifest(tmp_path)
     lines[4] = "img_0_4.jpg 0 10 20 80 95 70.0"
     write_expw(tmp_path, write_image, lines)
-    with pytest.raises(SourceError, match=r"row 5: expected 8 space-separated fields"):
+    with pytest.raises(SourceError, match=r"line 5: expected 8 space-separated fields"):
         build_expw_manifest(tmp_path)
     lines[4] = "img_0_4.jpg 0 10 twenty 80 95 70.0 1"
     write_expw(tmp_path, write_image, lines)
-    with pytest.raises(SourceError, match=r"row 5: non-numeric field"):
+    with pytest.raises(SourceError, match=r"line 5: non-numeric field"):
         build_expw_manifest(tmp_path)
 
 

@@ -66,7 +66,7 @@ def test_wrong_pixel_length_names_file_and_row(tmp_path: Path, pixel_string) -> 
     with pytest.raises(SourceError) as err:
         build_fer2013_manifest(tmp_path)
     msg = str(err.value)
-    assert "fer2013.csv" in msg and "row 5" in msg and "2303 values" in msg
+    assert "fer2013.csv, line 7 (data row 6), column 'pixels'" in msg and "2303 values" in msg
     assert [p.row for p in err.value.problems] == [5]
 
 
@@ -79,13 +79,13 @@ def test_double_spaces_are_not_a_length_error(tmp_path: Path, pixel_string) -> N
 
 def test_unknown_code_and_usage_name_row(tmp_path: Path, pixel_string) -> None:
     write_fer2013_csv(tmp_path, pixel_string, overrides={2: (9, "Training", pixel_string(seed=2))})
-    with pytest.raises(SourceError, match=r"fer2013\.csv, row 2, column 'emotion': unknown label code"):
+    with pytest.raises(SourceError, match=r"fer2013\.csv, line 4 \(data row 3\), column 'emotion': unknown label code"):
         build_fer2013_manifest(tmp_path)
     write_fer2013_csv(tmp_path, pixel_string, overrides={4: (1, "Validation", pixel_string(seed=4))})
-    with pytest.raises(SourceError, match=r"row 4.*unknown Usage value.*'Validation'"):
+    with pytest.raises(SourceError, match=r"line 6 \(data row 5\).*unknown Usage value.*'Validation'"):
         build_fer2013_manifest(tmp_path)
     write_fer2013_csv(tmp_path, pixel_string, overrides={6: ("x", "Training", pixel_string(seed=6))})
-    with pytest.raises(SourceError, match=r"row 6.*not an integer"):
+    with pytest.raises(SourceError, match=r"line 8 \(data row 7\).*not an integer"):
         build_fer2013_manifest(tmp_path)
 
 

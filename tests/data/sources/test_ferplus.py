@@ -98,7 +98,7 @@ def test_missing_column_and_bad_votes(tmp_path: Path, pixel_string) -> None:
     bad = list(ROWS)
     bad[4] = ("Training", "fer0000004.png", [0, 0, 0, "x", 0, 0, 0, 0, 0, 10])
     write_ferplus(tmp_path, pixel_string, rows=bad)
-    with pytest.raises(SourceError, match=r"fer2013new\.csv, row 4: vote counts must be non-negative numbers"):
+    with pytest.raises(SourceError, match=r"fer2013new\.csv, line 6 \(data row 5\): vote counts must be non-negative numbers"):
         build_ferplus_manifest(tmp_path)
     (tmp_path / "fer2013new.csv").unlink()
     with pytest.raises(FileNotFoundError, match="fer2013new.csv"):

@@ -60,7 +60,7 @@ def test_unknown_code_names_line(tmp_path: Path, write_image) -> None:
     entries = list(ENTRIES)
     entries[3] = ("train_00004.jpg", 8)
     write_rafdb(tmp_path, write_image, entries)
-    with pytest.raises(SourceError, match=r"list_patition_label\.txt, row 4: unknown label code 8"):
+    with pytest.raises(SourceError, match=r"list_patition_label\.txt, line 4: unknown label code 8"):
         build_rafdb_manifest(tmp_path)
 
 
@@ -68,13 +68,13 @@ def test_malformed_lines(tmp_path: Path, write_image) -> None:
     write_rafdb(tmp_path, write_image)
     label = tmp_path / "EmoLabel" / "list_patition_label.txt"
     label.write_text("train_00001.jpg 1\ntrain_00002.jpg\n")
-    with pytest.raises(SourceError, match=r"row 2: expected '<image name> <code>'"):
+    with pytest.raises(SourceError, match=r"line 2: expected '<image name> <code>'"):
         build_rafdb_manifest(tmp_path)
     label.write_text("train_00001.jpg 1\nval_00002.jpg 3\n")
-    with pytest.raises(SourceError, match=r"row 2: image name 'val_00002.jpg' does not start with train_"):
+    with pytest.raises(SourceError, match=r"line 2: image name 'val_00002.jpg' does not start with train_"):
         build_rafdb_manifest(tmp_path)
     label.write_text("train_00001.jpg happy\n")
-    with pytest.raises(SourceError, match=r"row 1: label code 'happy' is not an integer"):
+    with pytest.raises(SourceError, match=r"line 1: label code 'happy' is not an integer"):
         build_rafdb_manifest(tmp_path)
     label.write_text("\n")
     with pytest.raises(SourceError, match="empty"):
