@@ -1,5 +1,7 @@
 """The cheap region experiment on real faces: the shipped FER2013 Deep-Emotion evaluated on FER2013
-PublicTest faces with each face region kept alone or removed (seed 002's regions, landmarks from dlib).
+PublicTest faces with each face region kept alone or removed: seed 002's seven region names drawn from
+the project's symmetric region set (``region_set="symmetric"``, e.g. "eyes" = both brows and both eyes),
+not seed 002's Table 4 taken literally (``region_set="seed002"``); landmarks from dlib.
 
     python benchmarks/fer2013_region_occlusion.py /tmp/fer2013 [--checkpoint fer2013/vgg_fer] [--out table.csv]
 

@@ -22,8 +22,9 @@ train() {  # name, extra arguments...
   $PY -m fer_explain evaluate "$OUT/$name" "$MANIFEST" --split test --device "$DEVICE" --record
 }
 train deep_emotion
-train se_resnet18 --channels 1 --model-arg width=0.25 --model-arg input_size=48 \
-  --notes "width-reduced variant (width 0.25, 48x48 grey input) trained on the default synthetic set"
+train se_resnet18 --channels 1 --model-arg width=0.25 --model-arg input_size=48 --model-arg stem=fer \
+  --set epochs=15 --set time_budget_minutes=35 \
+  --notes "width-reduced SE-ResNet-18 with the FER stem (stem='fer', width 0.25, 48x48 grey input; first-stage SE maps 24x24), trained with the quick recipe on the default synthetic set"
 train vgg_fer --model-arg width=0.25 \
   --notes "width-reduced variant (width 0.25) trained on the default synthetic set"
 train resemotenet --model-arg width=0.1 \

@@ -12,7 +12,7 @@ For each notebook ``NN_name.ipynb`` the runner
    papermill does) right after the cell tagged ``parameters`` that assigns them;
 2. executes it with :mod:`nbclient` in a fresh kernel whose working directory is the notebook's
    folder, with ``FER_EXPLAIN_FIGURES_DIR=<out_dir>/figures/<NN_name>`` in the kernel's environment
-   (figures saved with :func:`fer_explain.notebook_helpers.save_figure` land there);
+   (figures saved with :func:`fer_explain.env.save_figure` land there);
 3. writes the executed copy to ``<out_dir>/<NN_name>.ipynb`` -- also when a cell fails, so the
    error and everything before it can be read -- and then moves on to the next notebook.
 
@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from fer_explain.data.errors import UserError
+from fer_explain.env import FIGURES_ENV
+from fer_explain.results_page import write_index
 
 __all__ = ["NotebookRunError", "find_notebooks", "inject_parameters", "notebooks_dir", "run_series"]
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
-FIGURES_ENV = "FER_EXPLAIN_FIGURES_DIR"
 
 
 class NotebookRunError(UserError, RuntimeError):
@@ -145,6 +146,7 @@ def run_series(
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     failures: list[str] = []
+    timings: dict[str, float] = {}
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         inject_parameters(nb, parameters or {})
@@ -163,6 +165,7 @@ def run_series(
         finally:
             nbformat.write(nb, target)
         seconds = time.perf_counter() - start
+        timings[path.stem] = seconds
         written.append(target)
         if error is not None:
             failures.append(f"{path.name} ({error}); see {target}")
@@ -170,9 +173,11 @@ def run_series(
             status = "FAILED" if error else "ok"
             n_fig = len(list(figures.glob("*.png"))) if figures.is_dir() else 0
             print(f"{path.name}: {status} in {seconds:.1f} s -> {target} ({n_fig} figures)", flush=True)
+    index = write_index(out, written, timings)  # written before any failure is raised: the page shows it
     if verbose:
         print(f"results in {out.resolve()}: {len(written)} executed notebooks, figures under {out.resolve() / 'figures'}",
               flush=True)
+        print(f"open {index.resolve()}", flush=True)
     if failures:
         raise NotebookRunError(f"{len(failures)} of {len(paths)} notebooks failed:\n  " + "\n  ".join(failures))
     return written

@@ -27,7 +27,7 @@ TINY = [
     ("markdown", "# tiny", []),
     ("code", "SCALE = 1\nLABEL = 'default'", ["parameters"]),
     ("code", "import os\nfrom pathlib import Path\nprint('cwd', Path.cwd().name)\nprint('value', SCALE * 21, LABEL)", []),
-    ("code", ("from matplotlib.figure import Figure\nfrom fer_explain.notebook_helpers import save_figure\n"
+    ("code", ("from matplotlib.figure import Figure\nfrom fer_explain.env import save_figure\n"
               "fig = Figure()\nfig.subplots().plot([0, 1], [1, 0])\nprint('saved', save_figure(fig, 'line') is not None)"),
      []),
 ]
@@ -56,6 +56,10 @@ def test_run_series_injects_parameters_sets_cwd_and_collects_figures(tmp_path: P
     assert (out / "figures" / "00_tiny" / "line.png").stat().st_size > 0
     # the source notebook is untouched
     assert len(nbformat.read(src / "00_tiny.ipynb", as_version=4).cells) == len(TINY)
+    # the results page: the title, a link to the executed notebook and the saved figure, by relative paths
+    page = (out / "index.html").read_text()
+    assert "<h2>tiny</h2>" in page and "href='00_tiny.ipynb'" in page
+    assert "src='figures/00_tiny/line.png'" in page and "1 figure" in page and "failed:" not in page
 
 
 def test_run_series_writes_failed_notebook_and_reports_it(tmp_path: Path) -> None:
@@ -70,6 +74,7 @@ def test_run_series_writes_failed_notebook_and_reports_it(tmp_path: Path) -> Non
 
     nb = nbformat.read(out / "01_broken.ipynb", as_version=4)
     assert "before" in _stream_text(nb)
+    assert "failed: ValueError: boom 123" in (out / "index.html").read_text()
     assert nb.cells[1].outputs[0]["output_type"] == "error"
     assert nb.cells[2].get("outputs", []) == []   # execution stopped at the error
 

@@ -11,6 +11,7 @@ from fer_explain.analysis.attribution import (
     region_emotion_table,
     region_masking_table,
 )
+from fer_explain.analysis.dataset_explain import explain_dataset
 from fer_explain.analysis.evaluation import (
     accuracy_vs_frequency,
     class_distribution_table,
@@ -31,6 +32,7 @@ from fer_explain.analysis.population import (
     similarity_transform,
     sparsity_by_emotion,
 )
+from fer_explain.analysis.recorded import list_recorded, recorded_result
 from fer_explain.analysis.regions import (
     REGION_VARIANTS,
     SEED002_REGIONS,
@@ -67,9 +69,11 @@ __all__ = [
     "dataset_landmarks",
     "evaluate_region_occlusion",
     "evaluation_table",
+    "explain_dataset",
     "extract_features",
     "face_arrays",
     "left_right_asymmetry",
+    "list_recorded",
     "normalize_rows",
     "plot_population_grid",
     "plot_region_contribution",
@@ -77,6 +81,7 @@ __all__ = [
     "plot_tsne",
     "population_maps",
     "prediction_table",
+    "recorded_result",
     "reference_landmarks",
     "region_emotion_table",
     "region_inputs",

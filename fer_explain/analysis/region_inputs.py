@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from fer_explain.faces.regions import (
     get_region,
     keep_region,
 )
+
+if TYPE_CHECKING:
+    from fer_explain.train.inputs import CheckpointInput
 
 __all__ = [
     "REGION_VARIANTS",
@@ -288,8 +291,13 @@ def face_arrays(
     cache_dir: Any = False,
     classes: Sequence[str] | None = None,
     progress: bool = False,
+    model_input: CheckpointInput | None = None,
 ) -> FaceArrays:
     """Faces, landmarks and labels as :class:`FaceArrays` from several sources.
+
+    To analyse a trained model, pass its ``model_input`` (:class:`~fer_explain.train.inputs.CheckpointInput`):
+    a manifest's faces are then decoded at its size and channels *in its evaluation view* (the tensors
+    ``evaluate`` scores, before normalisation) and the landmarks are mapped into that view.
 
     Args:
         source: a :class:`FaceArrays` (returned as is), a
@@ -298,7 +306,8 @@ def face_arrays(
             :class:`~fer_explain.data.synthetic.SyntheticBatch`, or a tuple
             ``(images, landmarks, labels)`` (images ``(N, C, H, W)``/``(N, H, W)`` float in
             ``[0, 1]`` or uint8; then ``classes`` is needed).
-        size: output side for a manifest (default 48).
+        size: output side for a manifest (default 48; ``model_input``'s when given).
+        channels: channels for a manifest (``model_input``'s when given).
         split: keep only these manifest splits.
         crop_margin, cache_dir: passed to ``FaceDataset`` (``cache_dir=False``: no pixel cache).
     """
@@ -311,16 +320,26 @@ def face_arrays(
         from fer_explain.data.dataset import FaceDataset
 
         m = source.select(split=split) if split is not None else source
+        if model_input is not None:
+            if size is not None and int(size) != model_input.size:
+                raise ValueError(f"size={size} disagrees with the model input's {model_input.size}")
+            size, channels = model_input.size, model_input.channels
         size = 48 if size is None else int(size)
         missing = np.flatnonzero(~m.has_landmarks())
         if missing.size:
             raise ValueError(f"manifest {m.name or '(unnamed)'!r}: rows {missing[:10].tolist()} have no landmarks "
                              f"({missing.size} in all); run `fer-explain landmarks` first")
-        ds = FaceDataset(m, size=size, channels=channels, crop_margin=crop_margin, cache_dir=cache_dir,
-                         progress=progress)
+        if model_input is not None:
+            ds = model_input.dataset(m, normalized=False, crop_margin=crop_margin, cache_dir=cache_dir,
+                                     progress=progress)
+            landmarks = model_input.landmarks(m, crop_margin)
+        else:
+            ds = FaceDataset(m, size=size, channels=channels, crop_margin=crop_margin, cache_dir=cache_dir,
+                             progress=progress)
+            landmarks = dataset_landmarks(m, size, crop_margin)
         imgs = torch.stack([ds[i][0] for i in tqdm(range(len(ds)), desc="decoding faces", disable=not progress,
                                                     leave=False)])
-        return FaceArrays(imgs, dataset_landmarks(m, size, crop_margin), m.label_indices(), m.classes)
+        return FaceArrays(imgs, landmarks, m.label_indices(), m.classes)
     if isinstance(source, SyntheticBatch):
         imgs = torch.from_numpy(np.ascontiguousarray(source.images)).float().div_(255.0)
         imgs = imgs[:, None] if imgs.dim() == 3 else imgs.permute(0, 3, 1, 2).contiguous()

@@ -25,8 +25,10 @@ file                               content
 ``summary.json``                   accuracy, sample counts, the checkpoint, manifest and file list
 =================================  =================================================================
 
-Explanations, region tables and figures use the first ``max_explain`` faces of the (sub-sampled)
-split, in the checkpoint's evaluation view (:class:`~fer_explain.train.inputs.CheckpointInput`: the
+Explanations, region tables and figures use ``max_explain`` faces of the (sub-sampled) split picked by
+:func:`explanation_samples`: round-robin over the emotions, alternating correct and wrong predictions
+within each (seeded), so even the first ``n_examples`` shown span the emotions and both outcomes. They
+are seen in the checkpoint's evaluation view (:class:`~fer_explain.train.inputs.CheckpointInput`: the
 same tensors ``evaluate`` scores, with the landmarks mapped into that view); explainers come from the
 one registry (:func:`fer_explain.explain.make_explainer`); the predictions explained are the model's
 (``target`` = predicted class).
@@ -49,7 +51,7 @@ from tqdm.auto import tqdm
 from fer_explain.explain import REGION_DEFAULTS, list_explainers, make_explainer
 from fer_explain.train.inputs import CheckpointInput
 
-__all__ = ["REPORT_METHODS", "write_report"]
+__all__ = ["REPORT_METHODS", "explanation_samples", "write_report"]
 
 REPORT_METHODS: tuple[str, ...] = tuple(list_explainers())
 """Method names :func:`write_report` accepts: the explainer registry's (:func:`fer_explain.explain.list_explainers`)."""
@@ -75,6 +77,43 @@ def _display(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarr
     img = (x * s + m).clamp(0, 1)
     img = img[:, 0] if img.shape[1] == 1 else img.permute(0, 2, 3, 1)
     return img.cpu().numpy()
+
+
+def explanation_samples(labels: Sequence[int] | np.ndarray, preds: Sequence[int] | np.ndarray, n: int,
+                        seed: int = 0) -> np.ndarray:
+    """Positions of at most ``n`` faces to explain, spread over the emotions and over right and wrong.
+
+    Within each true class the correct and the wrong predictions are shuffled (one generator seeded
+    with ``seed``, classes in index order). Faces are then taken round by round: in each round every
+    class that has faces left gives one, a correct one when ``round + class position`` is even and a
+    wrong one otherwise (the other kind when that one has run out). So the first faces of the result
+    cover the emotions and mix both outcomes, and the order is deterministic for a given seed.
+    """
+    lab = np.asarray(labels).astype(np.int64).ravel()
+    pred = np.asarray(preds).astype(np.int64).ravel()
+    if lab.shape != pred.shape:
+        raise ValueError(f"labels ({lab.shape[0]}) and preds ({pred.shape[0]}) differ in length")
+    n = max(0, min(int(n), len(lab)))
+    rng = np.random.default_rng(seed)
+    pools: list[tuple[list[int], list[int]]] = []
+    for c in np.unique(lab):
+        idx = np.flatnonzero(lab == c)
+        ok = pred[idx] == c
+        right, wrong = idx[ok], idx[~ok]
+        pools.append((list(right[rng.permutation(len(right))]), list(wrong[rng.permutation(len(wrong))])))
+    out: list[int] = []
+    rnd = 0
+    while len(out) < n:
+        for pos, (right, wrong) in enumerate(pools):
+            if len(out) == n:
+                break
+            first, second = (right, wrong) if (rnd + pos) % 2 == 0 else (wrong, right)
+            if first:
+                out.append(first.pop(0))
+            elif second:
+                out.append(second.pop(0))
+        rnd += 1
+    return np.asarray(out, dtype=np.int64)
 
 
 def write_report(
@@ -106,7 +145,8 @@ def write_report(
             (``None``: all).
         methods: explanation methods (:data:`REPORT_METHODS`); the first one's region table is the
             one drawn beside the masking table.
-        max_explain: faces explained for the region tables (the first of the selection).
+        max_explain: faces explained for the region tables (:func:`explanation_samples`: across the
+            emotions, correct and wrong predictions mixed, drawn with ``seed``).
         n_examples: faces shown in ``explanations.png``.
         tsne_max: faces in the t-SNE (stratified draw).
         regions: regions of the region x emotion tables (non-overlapping for the masking table).
@@ -202,9 +242,10 @@ def write_report(
                 _save_fig(fig, out / "training_curves.png", written, "training_curves_png")
         steps.update()
 
-        # ---- explanations of the first faces
-        n_exp = min(max_explain, len(eval_ds))
-        items = [eval_ds[i] for i in range(n_exp)]
+        # ---- explanations of faces across the emotions, right and wrong
+        chosen = explanation_samples(ev.labels, ev.preds, max_explain, seed)
+        n_exp = len(chosen)
+        items = [eval_ds[int(i)] for i in chosen]
         x = torch.stack([it[0] for it in items])
         y = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
         black = inp.black()
@@ -224,7 +265,7 @@ def write_report(
 
         # ---- region x emotion tables (needs landmarks)
         if bool(manifest.has_landmarks().all()):
-            lm = inp.landmarks(manifest)[:n_exp]
+            lm = inp.landmarks(manifest)[chosen]
             tables = {}
             for method, exp in explanations.items():
                 t = region_emotion_table(exp, lm, labels=y, classes=classes, regions=regions, margin=REGION_DEFAULTS["margin"])
@@ -293,6 +334,7 @@ def write_report(
         "model_classes": model_classes,
         "methods": methods,
         "n_explained": int(n_exp),
+        "explained_rows": [int(i) for i in chosen],
         "files": {k: p.name for k, p in written.items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the supported datasets and their layouts")
     p.add_argument("--carve-val", metavar="N", type=_carve_amount,
                    help="move N training rows (or a fraction < 1) to a stratified "
-                   "'val' split, e.g. 3500 for FER2013 as in seed 004")
+                   "'val' split, e.g. 3500 for FER2013 (the project protocol)")
     p.add_argument("--seed", type=int, default=0, help="seed of --carve-val (default 0)")
     p.set_defaults(handler=run)
     return p

@@ -10,11 +10,22 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from fer_explain.cli import check_manifest, evaluate, landmarks, manifest, notebooks, report, synth, train
+from fer_explain.cli import (
+    check_manifest,
+    evaluate,
+    explain,
+    landmarks,
+    manifest,
+    notebooks,
+    report,
+    synth,
+    train,
+)
 from fer_explain.cli.common import version
 from fer_explain.cli.errors import ArgumentParser
 
-COMMANDS: tuple[ModuleType, ...] = (manifest, check_manifest, synth, landmarks, train, evaluate, report, notebooks)
+COMMANDS: tuple[ModuleType, ...] = (manifest, check_manifest, synth, landmarks, train, evaluate, report, explain,
+                                    notebooks)
 """The subcommand modules, in the order ``--help`` lists them."""
 
 DEBUG_HELP = "on an error, show the Python traceback too (user errors otherwise print one message)"

@@ -1,5 +1,7 @@
 """Seeded, reproducible splits for datasets that ship without one (ExpW, CK+, JAFFE, FERG) and for
-carving a validation set out of a training split (seed 004 held out 3,500 FER2013 training images).
+carving a validation set out of a training split (the project protocol holds out 3,500 FER2013
+training faces). The papers' named split presets built from these live in
+:mod:`fer_explain.data.protocols`.
 
 All functions are deterministic for a given ``seed`` and input order, and return split *names*
 (one per row) so the result drops straight into a manifest's ``split`` column.
@@ -9,6 +11,8 @@ All functions are deterministic for a given ``seed`` and input order, and return
 * :func:`subject_disjoint_split` — no subject appears in two splits; subjects are assigned so the
   test part's class counts come as close as possible to ``test_size`` of each class.
 * :func:`carve_validation` — moves ``n`` (or a fraction) of a manifest's ``train`` rows to ``val``.
+* :func:`stratified_draw` — exactly ``n`` rows, every class keeping its share.
+* :func:`per_class_draw` — exactly ``k`` rows of every class (seed 004's "10 test images per emotion").
 * :func:`subsample_indices` — a seeded (optionally stratified) draw of at most ``max_samples`` rows,
   for t-SNE, reports and region training's validation set.
 """
@@ -146,6 +150,42 @@ def subject_disjoint_split(
     return np.where(best_mask[s_idx], names[1], names[0]).astype(object)
 
 
+def stratified_draw(labels: Sequence[object] | np.ndarray | pd.Series, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of exactly ``n`` rows drawn so that every class keeps its share of ``n``.
+
+    Classes are visited in sorted order; each gets ``allocate(n, class sizes)`` rows (largest-remainder
+    rounding), the first of a permutation drawn from one generator seeded with ``seed``.
+    """
+    lab = pd.Series(np.asarray(labels, dtype=object)).astype(str).to_numpy()
+    if not 0 <= int(n) <= len(lab):
+        raise ValueError(f"cannot draw {n} of {len(lab)} rows")
+    classes, inv = np.unique(lab, return_inverse=True)
+    if len(classes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    per_class = allocate(int(n), np.bincount(inv, minlength=len(classes)))
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for k in range(len(classes)):
+        idx = np.flatnonzero(inv == k)
+        chosen.append(idx[rng.permutation(len(idx))[: per_class[k]]])
+    return np.sort(np.concatenate(chosen))
+
+
+def per_class_draw(labels: Sequence[object] | np.ndarray | pd.Series, k: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of exactly ``k`` rows of every class (classes in sorted order, one generator
+    seeded with ``seed``). A class with fewer than ``k`` rows is a ``ValueError`` naming it."""
+    if int(k) < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    lab = pd.Series(np.asarray(labels, dtype=object)).astype(str).to_numpy()
+    classes, counts = np.unique(lab, return_counts=True)
+    short = {str(c): int(m) for c, m in zip(classes, counts) if m < k}
+    if short:
+        raise ValueError(f"cannot draw {k} rows of every class: {short} (rows per class) have fewer")
+    rng = np.random.default_rng(seed)
+    chosen = [np.flatnonzero(lab == c)[rng.permutation(int(m))[: int(k)]] for c, m in zip(classes, counts)]
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
 def carve_validation(
     manifest: Manifest,
     n_or_fraction: float,
@@ -156,7 +196,7 @@ def carve_validation(
 ) -> Manifest:
     """A copy of ``manifest`` with some ``from_split`` rows moved to ``to_split``.
 
-    ``n_or_fraction`` is a row count (an int >= 1, e.g. 3500 as in seed 004) or a fraction in
+    ``n_or_fraction`` is a row count (an int >= 1, e.g. 3500 in the project protocol) or a fraction in
     (0, 1) of the ``from_split`` rows. With ``stratified`` the held-out rows keep the class
     proportions of ``from_split`` (largest-remainder rounding, exactly ``n`` rows in all); otherwise
     they are a uniform random sample. Deterministic for a given seed.
@@ -181,18 +221,10 @@ def carve_validation(
     if not 0 < n < len(pool):
         raise ValueError(f"cannot move {n} of the {len(pool)} {from_split!r} rows to {to_split!r}: "
                          "need 0 < n < rows in the split")
-    rng = np.random.default_rng(seed)
-    if stratified:
-        lab = df["label"].to_numpy()[pool].astype(str)
-        classes, inv = np.unique(lab, return_inverse=True)
-        per_class = allocate(n, np.bincount(inv, minlength=len(classes)))
-        chosen = []
-        for k in range(len(classes)):
-            idx = pool[inv == k]
-            chosen.append(idx[rng.permutation(len(idx))[: per_class[k]]])
-        picked = np.concatenate(chosen)
+    if stratified:  # the same draws as before stratified_draw existed: carved sets are unchanged
+        picked = pool[stratified_draw(df["label"].to_numpy()[pool], n, seed)]
     else:
-        picked = pool[rng.permutation(len(pool))[:n]]
+        picked = pool[np.random.default_rng(seed).permutation(len(pool))[:n]]
     out = df.copy()
     col = out["split"].to_numpy(dtype=object).copy()
     col[picked] = to_split

@@ -10,7 +10,7 @@ Every explainer is called the same way and returns one :class:`Explanation`::
 explainer                   method
 ==========================  ==========================================================
 :class:`CAM`                class activation mapping (GAP + linear models)
-:class:`GradCAM`            Grad-CAM via captum ``LayerGradCam`` (ReLU, bilinear)
+:class:`GradCAM`            Grad-CAM in one forward + backward (equal to captum ``LayerGradCam``)
 :class:`GradCAMPlusPlus`    Grad-CAM++ (matches pytorch-grad-cam)
 :class:`SEMapExplainer`     channel-weighted SE-block map (seed 001); :func:`se_block_maps`
 :class:`Occlusion`          captum ``Occlusion`` with automatic batching

@@ -10,7 +10,9 @@ with ``torch.nanmean``.
   :func:`pointing_game`, :func:`relevance_mass_accuracy`, :func:`relevance_rank_accuracy`;
 * complexity: :func:`sparsity` (Gini index), :func:`sparsity_table`;
 * faithfulness: :func:`deletion_curve`, :func:`insertion_curve` (probabilities and AUC);
-* sanity: :func:`cascading_randomization` (Adebayo et al. 2018), :func:`agreement`.
+* sanity: :func:`cascading_randomization` (Adebayo et al. 2018), :func:`agreement`;
+* comparison: :func:`explanation_scores` (one row per method: deletion / insertion AUC and, given
+  ground-truth masks, pointing game and relevance mass).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,7 @@ __all__ = [
     "asymmetry",
     "cascading_randomization",
     "deletion_curve",
+    "explanation_scores",
     "insertion_curve",
     "pointing_game",
     "randomizable_layers",
@@ -388,3 +391,33 @@ def cascading_randomization(explainer_factory: Callable[[nn.Module], Explainer],
     finally:
         torch.random.set_rng_state(gen_state)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- comparison
+def explanation_scores(model: nn.Module, x: Tensor, explanations: Mapping[str, Explanation], masks: Any = None,
+                       n_steps: int = 10, deletion_baseline: Literal["zero", "blur"] | float | Tensor = "zero",
+                       insertion_baseline: Literal["zero", "blur"] | float | Tensor = "blur") -> pd.DataFrame:
+    """Compare explanation methods on the same inputs: one row per method (``explanations`` maps a
+    method name to its :class:`~fer_explain.explain.base.Explanation` of ``x``), index ``method``.
+
+    Columns: ``deletion_auc`` (mean over samples of :func:`deletion_curve`'s AUC; lower: the
+    probability of the explained class falls faster as the most relevant pixels are removed first),
+    ``insertion_auc`` (:func:`insertion_curve`; higher is better) and, when ground-truth ``masks``
+    ``(N, H, W)`` are given, ``pointing_game`` (share of samples whose maximum lies in the mask;
+    samples with an empty mask are skipped) and ``relevance_mass`` (:func:`relevance_mass_accuracy`:
+    share of positive attribution inside the mask), both averaged ignoring NaN.
+    """
+    gt = None if masks is None else torch.as_tensor(
+        np.asarray(masks.cpu() if isinstance(masks, Tensor) else masks)).bool()
+    rows = []
+    for name, exp in explanations.items():
+        row: dict[str, Any] = {"method": name}
+        row["deletion_auc"] = float(deletion_curve(model, x, exp, n_steps=n_steps,
+                                                   baseline=deletion_baseline).auc.mean())
+        row["insertion_auc"] = float(insertion_curve(model, x, exp, n_steps=n_steps,
+                                                     baseline=insertion_baseline).auc.mean())
+        if gt is not None:
+            row["pointing_game"] = float(np.nanmean(pointing_game(exp, gt).numpy()))
+            row["relevance_mass"] = float(np.nanmean(relevance_mass_accuracy(exp, gt).numpy()))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")

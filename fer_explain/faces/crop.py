@@ -1,7 +1,11 @@
 """Turn a photo into a model's input: detect the largest face with dlib, crop it with a margin, resize.
 
 Used for "explain a real photo" (the quickstart notebook, the explorer's upload button); the
-landmarks are mapped into the crop so the face regions line up with the model's input.
+landmarks are mapped into the crop so the face regions line up with the model's input. A detected face
+is cut around :func:`~fer_explain.faces.landmarks.face_box` (dlib's box moved up to where FER2013 frames
+faces) grown by ``margin`` per side, the same box ``fer-explain landmarks --boxes`` stores for
+``FaceDataset``; the default margin, :data:`~fer_explain.faces.landmarks.FER2013_CROP_MARGIN` (0.1),
+frames it like FER2013's faces.
 """
 
 from __future__ import annotations
@@ -13,7 +17,13 @@ from PIL import Image
 
 from fer_explain.data.dataset import crop_bounds, crop_box
 from fer_explain.data.io import to_channels
-from fer_explain.faces.landmarks import LandmarkResult, detect_landmarks, to_crop_coordinates
+from fer_explain.faces.landmarks import (
+    FER2013_CROP_MARGIN,
+    LandmarkResult,
+    detect_landmarks,
+    face_box,
+    to_crop_coordinates,
+)
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,7 @@ class FaceCrop:
 
 
 def crop_face(
-    photo: np.ndarray, size: int = 48, channels: int = 1, margin: float = 0.2, upsample: int = 1,
+    photo: np.ndarray, size: int = 48, channels: int = 1, margin: float = FER2013_CROP_MARGIN, upsample: int = 1,
     fallback: bool = False,
 ) -> FaceCrop:
     """Detect the largest face in ``photo`` (uint8 grey or RGB), crop a square around it and resize.
@@ -38,8 +48,9 @@ def crop_face(
         photo: the image.
         size: output side in pixels (the model's input size).
         channels: 1 (grey, luma) or 3.
-        margin: extra border on each side as a fraction of the detected box side (0.2: FER2013-like
-            framing with the whole chin and forehead).
+        margin: extra border on each side as a fraction of the face box's side (default
+            :data:`~fer_explain.faces.landmarks.FER2013_CROP_MARGIN`, 0.1: FER2013's framing; larger
+            values show more around the face than a FER2013-trained model has seen).
         upsample: dlib detector upsampling.
         fallback: use the whole photo when no face is found (otherwise :class:`NoFaceError`).
     """
@@ -49,10 +60,13 @@ def crop_face(
 
 
 def crop_detection(
-    photo: np.ndarray, detection: LandmarkResult, size: int = 48, channels: int = 1, margin: float = 0.2,
-    square: bool = True,
+    photo: np.ndarray, detection: LandmarkResult, size: int = 48, channels: int = 1,
+    margin: float = FER2013_CROP_MARGIN, square: bool = True,
 ) -> FaceCrop:
     """Cut an already detected face out of ``photo`` and resize it to ``size`` x ``size``.
+
+    The face's box is :func:`~fer_explain.faces.landmarks.face_box` of ``detection`` (a ``detected``
+    box moved up by ``FER2013_BOX_SHIFT`` of its height; a fallback box as it is).
 
     Args:
         photo: the image the detection was made on (uint8 grey or RGB).
@@ -62,14 +76,14 @@ def crop_detection(
             (top/bottom).
         square: ``True`` crops the square of side ``max(w, h)`` centred on the box (what
             :func:`crop_face` does); ``False`` crops the box itself, as
-            :class:`~fer_explain.data.dataset.FaceDataset` crops photos with a ``face_box`` (so a
+            :class:`~fer_explain.data.dataset.FaceDataset` crops a manifest row with a box (so a
             photo is framed like the dataset faces a model was trained on).
 
     Parts of the crop past the photo's edges are zero. The landmarks are mapped with the pixel-centre
     convention of the resize, ``x' = (x - x0 + 0.5) * size / width - 0.5``.
     """
     _check(size, margin)
-    x, y, w, h = (float(v) for v in detection.box)
+    x, y, w, h = face_box(detection)
     if square:
         side = max(w, h)
         x, y, w, h = x + (w - side) / 2.0, y + (h - side) / 2.0, side, side

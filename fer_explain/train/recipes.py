@@ -41,6 +41,7 @@ __all__ = [
     "Recipe",
     "get_recipe",
     "list_recipes",
+    "recipe_table",
 ]
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
@@ -335,3 +336,14 @@ def get_recipe(name: str | Recipe, **overrides: Any) -> Recipe:
     sources = dict(base.sources)
     sources.update({k: "override" for k in overrides})
     return dataclasses.replace(base, sources=sources, **overrides)
+
+
+def recipe_table(recipe: str | Recipe) -> Any:
+    """A recipe (or its name) as a pandas table: one row per field (index ``field``) with its ``value``
+    (``repr``) and ``source`` (``paper``, ``code``, ``assumption``, ``default``, ``override``)."""
+    import pandas as pd
+
+    r = get_recipe(recipe)
+    rows = [{"field": f.name, "value": repr(getattr(r, f.name)), "source": r.source(f.name)}
+            for f in fields(r) if f.name not in _META_FIELDS]
+    return pd.DataFrame(rows).set_index("field")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["explanation_grid", "overlay", "to_display_image"]
+__all__ = ["explanation_grid", "overlay", "to_display_image", "upsample"]
 
 
 def _numpy(x: Any) -> np.ndarray:
@@ -103,6 +103,15 @@ def overlay(
     h = _minmax(h) if normalize else np.clip(np.nan_to_num(h.astype(np.float64)), 0.0, 1.0)
     colour = matplotlib.colormaps[cmap](h)[..., :3]
     return np.clip(alpha_map * colour + alpha_image * img, 0.0, 1.0)
+
+
+def upsample(heatmap: Any, size: tuple[int, int]) -> np.ndarray:
+    """A coarse ``(h, w)`` map resized bilinearly (align_corners=False, as Grad-CAM does) to ``size = (H, W)``."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.as_tensor(np.asarray(_numpy(heatmap), dtype=np.float32))[None, None]
+    return F.interpolate(t, size=tuple(int(v) for v in size), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
 def _class_name(label: Any, classes: Sequence[str]) -> str:

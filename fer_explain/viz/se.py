@@ -1,16 +1,23 @@
-"""Feature maps of the most excited channels per Squeeze-and-Excitation block (seed 001 Figs. 6-7, 9-10)."""
+"""Feature maps of the most excited channels per Squeeze-and-Excitation block (seed 001 Figs. 6-7, 9-10).
+
+:func:`plot_se_maps` draws the grid; :func:`se_panel` picks one sample's maps out of
+:func:`fer_explain.explain.se_block_maps`'s batch result as its arguments.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from fer_explain.viz.overlay import _minmax, _numpy, to_display_image
+from fer_explain.viz.overlay import _minmax, _numpy, overlay, to_display_image, upsample
 
-__all__ = ["plot_se_maps"]
+if TYPE_CHECKING:
+    from fer_explain.explain.se_maps import SEBlockMaps
+
+__all__ = ["plot_se_maps", "se_panel"]
 
 
 def plot_se_maps(
@@ -22,6 +29,7 @@ def plot_se_maps(
     channel_ids: Mapping[str, Any] | None = None,
     cmap: str = "viridis",
     cell_size: float = 1.4,
+    on_face: bool = False,
 ) -> Figure:
     """A grid: one row per SE block, its channel maps sorted by excitation weight (largest first).
 
@@ -35,6 +43,9 @@ def plot_se_maps(
         channel_ids: block name -> ``(k,)`` original channel numbers, when the maps are already a
             selection of the block's channels (titles then show those numbers).
         cmap: colour map; each channel map is min-max normalised on its own.
+        on_face: upsample each channel map (bilinear) to the face's size and draw it over the face with
+            seed 002's overlay (:func:`~fer_explain.viz.overlay.overlay`: map x 0.4 + face x 0.5, JET), so
+            the face region a channel responds to can be read; needs ``image``.
 
     Each channel panel is titled ``"ch <id> w=<weight>"``; each row's first panel has the block
     name as its y label.
@@ -63,6 +74,9 @@ def plot_se_maps(
             order = order[:top_k]
         rows.append((block, maps[order], w[order], ids[order]))
 
+    if on_face and image is None:
+        raise ValueError("on_face=True needs the input face: pass image=")
+    face = to_display_image(image) if image is not None else None
     first = 1 if image is not None else 0
     ncols = first + max(len(r[1]) for r in rows)
     fig, axes = plt.subplots(len(rows), ncols, figsize=(cell_size * ncols, cell_size * len(rows) + 0.5),
@@ -75,7 +89,9 @@ def plot_se_maps(
         for c in range(first, ncols):
             ax = axes[r, c]
             j = c - first
-            if j < len(maps):
+            if j < len(maps) and on_face:
+                ax.imshow(overlay(face, upsample(maps[j], face.shape[:2])))
+            elif j < len(maps):
                 ax.imshow(_minmax(maps[j]), cmap=cmap, vmin=0.0, vmax=1.0)
                 ax.set_title(f"ch {int(ids[j])} w={w[j]:.2f}", fontsize="x-small")
             else:
@@ -88,3 +104,26 @@ def plot_se_maps(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def se_panel(blocks: Sequence[SEBlockMaps], index: int, top_k: int | None = None) -> dict[str, dict[str, Any]]:
+    """Sample ``index``'s strongest channels per SE block as :func:`plot_se_maps` keyword arguments
+    (``feature_maps``, ``weights``, ``channel_ids``), blocks in forward order.
+
+    ``blocks`` is what :func:`fer_explain.explain.se_block_maps` returns for a batch (each block's
+    ``top_maps``, ``top_weights`` and ``top_channels``); ``top_k`` keeps the first ``top_k`` of them::
+
+        blocks, _ = se_block_maps(model, x, top_k=4)
+        fig = plot_se_maps(**se_panel(blocks, 0), image=faces[0])
+    """
+    if not blocks:
+        raise ValueError("se_panel: no SE blocks given")
+    n = int(blocks[0].top_maps.shape[0])
+    if not -n <= index < n:
+        raise IndexError(f"sample {index} out of range for a batch of {n}")
+    k = slice(None) if top_k is None else slice(0, int(top_k))
+    return {
+        "feature_maps": {b.name: b.top_maps[index, k] for b in blocks},
+        "weights": {b.name: b.top_weights[index, k] for b in blocks},
+        "channel_ids": {b.name: b.top_channels[index, k] for b in blocks},
+    }

@@ -188,3 +188,23 @@ def test_compare_padding_table_shape() -> None:
     assert ax.get_title() == "Table 5"
     assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"pad", "square_crop"}
     assert isinstance(table, pd.DataFrame)
+
+
+def test_face_arrays_in_a_checkpoints_evaluation_view() -> None:
+    """With model_input, faces are the tensors evaluate scores (before normalisation), landmarks in that view."""
+    from fer_explain.data.synthetic import default_synthetic_manifest
+    from fer_explain.train import CheckpointInput, load_checkpoint, shipped_checkpoint
+
+    m = default_synthetic_manifest().select(split="test")
+    m = m.replace(m.df.iloc[:6])
+    model, meta = load_checkpoint(shipped_checkpoint("fer2013/vgg_fer"))
+    inp = CheckpointInput.from_checkpoint(meta, model)
+    assert not inp.view.is_identity
+    arrays = face_arrays(m, model_input=inp)
+    evaluated = torch.stack([inp.dataset(m)[i][0] for i in range(len(m))])
+    torch.testing.assert_close(inp.standardize(arrays.images), evaluated)
+    plain = face_arrays(m, size=48)
+    np.testing.assert_allclose(arrays.landmarks, inp.map_points(plain.landmarks), atol=1e-5)
+    assert not np.allclose(arrays.landmarks, plain.landmarks)
+    with pytest.raises(ValueError, match="disagrees"):
+        face_arrays(m, size=64, model_input=inp)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from fer_explain.analysis.report import write_report
+from fer_explain.analysis.report import explanation_samples, write_report
 from fer_explain.data.synthetic import SyntheticFaceConfig, write_synthetic
 from fer_explain.train import train_from_manifest
 
@@ -70,6 +71,38 @@ def test_write_report_deep_emotion(synthetic_manifest: str, tmp_path) -> None:
     assert summary["n"] == 30 and 0 <= summary["accuracy"] <= 1
     assert summary["architecture"] == "deep_emotion"
     assert set(summary["files"]) == set(written) - {"summary"}
+    # the 8 explained faces: the selection of explanation_samples, across the emotions, not the first rows
+    rows = summary["explained_rows"]
+    assert summary["n_explained"] == len(rows) == 8
+    true_idx = pred["true"].map(classes.index).to_numpy()
+    pred_idx = pred["pred"].map(classes.index).to_numpy()
+    assert rows == explanation_samples(true_idx, pred_idx, 8, seed=0).tolist()
+    assert pred["true"].iloc[rows].nunique() == min(7, pred["true"].nunique())
+    assert rows != list(range(8))
+
+
+def test_explanation_samples_span_emotions_and_outcomes() -> None:
+    # sorted by class, as a manifest often is: 30 anger faces first, then 30 of each other class
+    labels = np.repeat(np.arange(7), 30)
+    rng = np.random.default_rng(1)
+    preds = np.where(rng.random(len(labels)) < 0.6, labels, (labels + 1) % 7)
+    chosen = explanation_samples(labels, preds, 14, seed=0)
+    assert len(chosen) == 14 and len(set(chosen.tolist())) == 14
+    assert sorted(np.bincount(labels[chosen], minlength=7).tolist()) == [2] * 7  # two of each emotion
+    right = preds[chosen] == labels[chosen]
+    assert right.sum() == 7  # one right and one wrong per emotion
+    assert set(right[:7]) == {True, False}  # even the first faces shown mix both
+    assert len(set(labels[chosen[:7]].tolist())) == 7
+    np.testing.assert_array_equal(chosen, explanation_samples(labels, preds, 14, seed=0))  # deterministic
+    assert not np.array_equal(chosen, explanation_samples(labels, preds, 14, seed=1))
+    # a class with only right (or only wrong) answers still gives faces; n larger than the data: all of it
+    all_right = explanation_samples(labels, labels, 7, seed=0)
+    assert sorted(labels[all_right].tolist()) == list(range(7))
+    everything = explanation_samples(labels[:5], preds[:5], 50)
+    assert sorted(everything.tolist()) == [0, 1, 2, 3, 4]
+    assert explanation_samples([], [], 5).tolist() == []
+    with pytest.raises(ValueError, match="differ in length"):
+        explanation_samples([0, 1], [0], 2)
 
 
 def test_write_report_se_model_writes_se_maps(synthetic_manifest: str, tmp_path) -> None:

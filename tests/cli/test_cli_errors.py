@@ -185,6 +185,8 @@ BAD_INPUTS = {
     "evaluate": (["{tmp}/absent_ckpt", "{manifest}"], "{tmp}/absent_ckpt.safetensors"),
     "report": (["{tmp}/absent_ckpt", "{manifest}", "--out", "{tmp}/rep", "--methods", "gradcam,tea_leaves"],
                "argument --methods: unknown explanation method(s) ['tea_leaves']"),
+    "explain": (["{tmp}/absent_ckpt", "{manifest}", "--out", "{tmp}/ex", "--methods", "gradcam,tea_leaves"],
+                "argument --methods: unknown explanation method(s) ['tea_leaves']"),
     "notebooks": (["--only", "99_nope", "--out", "{tmp}/nb"], "notebook '99_nope' matches no notebook"),
 }
 

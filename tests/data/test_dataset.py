@@ -18,6 +18,7 @@ from fer_explain.data.dataset import (
     class_weights,
     crop_box,
     make_loader,
+    sample_location,
 )
 from fer_explain.data.manifest import Manifest, make_manifest
 from fer_explain.data.transforms import get_transform
@@ -273,13 +274,14 @@ def test_loader_workers_read_the_memmap(csv_manifest: tuple[Manifest, np.ndarray
 def test_corrupt_image_names_file_and_row(folder_manifest: Manifest, tmp_path: Path) -> None:
     (folder_manifest.root / "b/boxed_grey.png").write_bytes(b"this is not a png at all")
     ds = FaceDataset(folder_manifest, cache_dir=tmp_path / "cache")
-    with pytest.raises(SampleLoadError, match=r"manifest row 2 .*boxed_grey\.png") as info:
+    # rows are named as the rest of the package names CSV rows: manifest row index 2 = line 4 (data row 3)
+    with pytest.raises(SampleLoadError, match=r"manifest line 4 \(data row 3\), image 'b/boxed_grey\.png'") as info:
         ds[2]
     assert info.value.row == 2 and info.value.file == "b/boxed_grey.png"
     assert isinstance(info.value, fio.ImageReadError)
-    with pytest.raises(SampleLoadError, match="manifest row 2"):
+    with pytest.raises(SampleLoadError, match=r"manifest line 4 \(data row 3\)"):
         ds.build_cache(progress=False)
-    with pytest.raises(SampleLoadError, match="manifest row 2") as info:  # raised in a worker process
+    with pytest.raises(SampleLoadError, match=r"manifest line 4 \(data row 3\)") as info:  # in a worker process
         ds.build_cache(progress=False, workers=2, chunk_size=1)
     assert info.value.row == 2
     assert not ds.is_cached
@@ -293,8 +295,12 @@ def test_short_pixel_string_names_file_and_rows(tmp_path: Path) -> None:
             for r in (0, 3)]
     ds = FaceDataset(make_manifest(rows, root), cache_dir=False)
     ds[0]
-    with pytest.raises(SampleLoadError, match=r"manifest row 1 .*fer2013\.csv.*row 3.*2303"):
+    # manifest row index 1 = line 3 (data row 2); pixel_row 3 = line 5 (data row 4) of the pixel CSV
+    with pytest.raises(SampleLoadError, match=r"manifest line 3 \(data row 2\), pixel CSV 'fer2013\.csv' "
+                                              r"line 5 \(data row 4\): .*2303") as info:
         ds[1]
+    assert info.value.row == 1
+    assert "manifest row" not in str(info.value) and "pixel row" not in str(info.value)
 
 
 def test_empty_manifest_and_bad_arguments(folder_manifest: Manifest) -> None:
@@ -351,3 +357,38 @@ def test_class_weights() -> None:
         class_weights(labels, 4, scheme="sqrt")
     with pytest.raises(ValueError, match=r"0\.\.3"):
         class_weights([0, 4], 4)
+
+
+def test_sample_location_counts_rows_as_the_package_does() -> None:
+    assert sample_location(0, "a.png") == "manifest line 2 (data row 1), image 'a.png'"
+    assert (sample_location(1, "fer2013.csv", 0)
+            == "manifest line 3 (data row 2), pixel CSV 'fer2013.csv' line 2 (data row 1)")
+    assert sample_location(None, "a.png") == "image 'a.png'"
+
+
+def test_split_modules_are_reexported_by_dataset() -> None:
+    """The cache, decoding and loader code moved out of dataset.py; the old import path still works."""
+    import fer_explain.data.dataset as ds_mod
+    from fer_explain.data import decode, loaders, pixel_cache
+
+    for module in (decode, loaders, pixel_cache):
+        for name in module.__all__:
+            if name in ds_mod.__all__:
+                assert getattr(ds_mod, name) is getattr(module, name), name
+    assert {"FaceDataset", "SampleLoadError", "cache_key", "class_weights", "crop_box", "crop_bounds", "decode_row",
+            "default_cache_dir", "make_loader"} <= set(ds_mod.__all__)
+    for path in (decode.__file__, loaders.__file__, pixel_cache.__file__, ds_mod.__file__):
+        assert len(Path(path).read_text().splitlines()) <= 600, path
+
+
+def test_pickled_dataset_reopens_its_own_memmap(csv_manifest: tuple[Manifest, np.ndarray], tmp_path: Path) -> None:
+    import pickle
+
+    manifest, images = csv_manifest
+    ds = FaceDataset(manifest, size=48, cache_dir=tmp_path / "cache")
+    ds.build_cache(progress=False)
+    assert np.array_equal(ds.pixels(4)[0], images[4])  # opens the map in this process
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone.is_cached and clone.cache_path == ds.cache_path and clone.cache_key == ds.cache_key
+    assert clone._cache is not None and clone._cache._mm is None  # the map is not pickled
+    assert np.array_equal(clone.pixels(4)[0], images[4])

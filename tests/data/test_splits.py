@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from fer_explain.data.manifest import make_manifest
-from fer_explain.data.splits import allocate, carve_validation, stratified_split, subject_disjoint_split
+from fer_explain.data.splits import (
+    allocate,
+    carve_validation,
+    per_class_draw,
+    stratified_draw,
+    stratified_split,
+    subject_disjoint_split,
+)
 
 CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
 
@@ -119,3 +126,40 @@ def test_carve_validation_fraction_and_errors() -> None:
         carve_validation(m, 1000)
     with pytest.raises(ValueError, match="count >= 1 or a fraction"):
         carve_validation(m, -0.5)
+
+
+def test_stratified_draw_exact_and_shared_with_carve_validation() -> None:
+    labels = _labels(700, seed=3)
+    idx = stratified_draw(labels, 70, seed=2)
+    assert len(idx) == 70 and (np.diff(idx) > 0).all()
+    counts = np.unique(labels, return_counts=True)[1]
+    np.testing.assert_array_equal(np.unique(labels[idx], return_counts=True)[1], allocate(70, counts))
+    np.testing.assert_array_equal(idx, stratified_draw(list(labels), 70, seed=2))
+    assert not np.array_equal(idx, stratified_draw(labels, 70, seed=3))
+    assert len(stratified_draw(labels, 0)) == 0 and len(stratified_draw(labels, 700)) == 700
+    with pytest.raises(ValueError, match="cannot draw 701"):
+        stratified_draw(labels, 701)
+    # carve_validation draws its validation rows with it: the same rows as the loop it replaced
+    m = _manifest()
+    pool = np.flatnonzero(m.df["split"] == "train")
+    lab = m.df["label"].to_numpy()[pool].astype(str)
+    rng = np.random.default_rng(4)
+    cls, inv = np.unique(lab, return_inverse=True)
+    per_class = allocate(100, np.bincount(inv, minlength=len(cls)))
+    before = np.sort(np.concatenate([pool[inv == k][rng.permutation((inv == k).sum())[: per_class[k]]]
+                                     for k in range(len(cls))]))
+    carved = np.flatnonzero(carve_validation(m, 100, seed=4).df["split"] == "val")
+    np.testing.assert_array_equal(carved, before)
+    np.testing.assert_array_equal(carved, pool[stratified_draw(lab, 100, seed=4)])
+
+
+def test_per_class_draw() -> None:
+    labels = _labels(700, seed=1)
+    idx = per_class_draw(labels, 5, seed=0)
+    assert len(idx) == 5 * len(set(labels)) and (np.diff(idx) > 0).all()
+    assert set(pd.Series(labels[idx]).value_counts()) == {5}
+    np.testing.assert_array_equal(idx, per_class_draw(labels, 5, seed=0))
+    assert len(per_class_draw(labels, 0)) == 0
+    rare = pd.Series(labels).value_counts().idxmin()
+    with pytest.raises(ValueError, match=rf"cannot draw 500 rows of every class: .*'{rare}'"):
+        per_class_draw(labels, 500)

@@ -120,8 +120,15 @@ def test_failing_forward_after_first_pass_leaves_no_hook() -> None:
             self.fail = FailSecond.calls > 1
             return super().forward(x)
 
+    class FailHooked(Tiny):
+        # Grad-CAM and Grad-CAM++ take a single forward pass, with their hook in place: fail in that one
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.fail = hook_count(self) > 0
+            return super().forward(x)
+
     for name in ("cam", "gradcam", "gradcam++", "se_map", "occlusion"):
-        model = FailSecond()
+        model = FailHooked() if name in ("gradcam", "gradcam++") else FailSecond()
         FailSecond.calls = 0
         with pytest.raises(RuntimeError, match="on purpose"):
             FACTORIES[name](model).attribute(torch.randn(2, 1, 8, 8))

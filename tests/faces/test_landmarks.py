@@ -201,3 +201,66 @@ def test_fer2013_every_face_gets_68_points():
     print(f"\nFER2013 sample of {len(m)}: detected {share:.1%}, fallback {summary.loc['fallback', 'share']:.1%}")
     assert 0.4 < share < 0.95  # measured here: about 68% with upsample=1
     assert (pts > -10).all() and (pts < 58).all()  # on (or just around) the 48 x 48 crop
+
+
+# --- face boxes ----------------------------------------------------------------------------------------
+def test_extract_boxes_stores_detected_boxes_only(tmp_path, astronaut):
+    from fer_explain.data.dataset import FaceDataset
+    from fer_explain.data.io import load_image
+
+    m, given = _tiny_manifest(tmp_path, astronaut)
+    out, summary = L.extract_landmarks(m, upsample=1, progress=False, boxes=True)
+    boxes = out.boxes()
+    face = L.detect_landmarks(load_image(tmp_path, "face.png"), upsample=1)
+    np.testing.assert_allclose(boxes[0], L.face_box(face))  # the face box, in the image's pixels
+    x, y, w, h = face.box
+    np.testing.assert_allclose(boxes[0], (x, y - L.FER2013_BOX_SHIFT * h, w, h))  # dlib's box moved up
+    assert np.isnan(boxes[1:]).all()  # blank images: no face, no box
+    assert list(out.df["landmark_source"]) == ["detected", "fallback", "synthetic"]
+    np.testing.assert_allclose(out.landmarks()[2], given, atol=0.006)  # given landmarks kept
+    assert summary["boxed"].to_dict() == {"detected": 1, "fallback": 0, "dataset": 0, "synthetic": 0,
+                                          "unknown": 0, "none": 0}
+    out.validate()
+    # FaceDataset now crops the face row (box grown by its crop_margin) and leaves the others whole
+    ds = FaceDataset(out, size=24, channels=1, cache_dir=False, progress=False)
+    whole = FaceDataset(m, size=24, channels=1, cache_dir=False, progress=False)
+    assert not np.allclose(ds[0][0].numpy(), whole[0][0].numpy())
+    np.testing.assert_array_equal(ds[1][0].numpy(), whole[1][0].numpy())
+    # saved and run again: a cache hit
+    saved = out.save(tmp_path / "boxed")
+    again, s2 = L.extract_landmarks(type(m).load(saved), progress=False, boxes=True)
+    assert s2["computed"].sum() == 0 and np.array_equal(again.boxes(), out.boxes(), equal_nan=True)
+    # without boxes=True no box columns appear
+    assert "box_x" not in L.extract_landmarks(m, progress=False)[0].df
+
+
+def test_extract_boxes_keeps_given_boxes_and_upgrades_fallbacks(tmp_path, astronaut):
+    m, _ = _tiny_manifest(tmp_path, astronaut)
+    df = m.df.copy()
+    df["landmarks"] = [format_landmarks(4 + 40 * MEAN_FACE_68)] * 3  # the face row: an earlier fallback
+    df["landmark_source"] = ["fallback", "fallback", "synthetic"]
+    df["box_x"], df["box_y"], df["box_w"], df["box_h"] = [np.nan, 2.0, np.nan], [np.nan, 3.0, np.nan], \
+        [np.nan, 20.0, np.nan], [np.nan, 30.0, np.nan]
+    m = m.replace(df)
+    # fallback=False: rows that only need a box may have no face without an error
+    out, summary = L.extract_landmarks(m, fallback=False, progress=False, boxes=True)
+    assert list(out.df["landmark_source"]) == ["detected", "fallback", "synthetic"]  # fallback -> detected
+    assert np.isfinite(out.boxes()[0]).all() and tuple(out.boxes()[1]) == (2.0, 3.0, 20.0, 30.0)
+    assert np.isnan(out.boxes()[2]).all() and summary["computed"].sum() == 1
+    # overwrite searches every row again: the given box is dropped where no face is found
+    redo, _ = L.extract_landmarks(m, progress=False, boxes=True, overwrite=True)
+    assert np.isnan(redo.boxes()[1]).all() and np.isfinite(redo.boxes()[0]).all()
+    pooled, _ = L.extract_landmarks(m, progress=False, boxes=True, overwrite=True, workers=1, chunksize=1)
+    assert pooled.df.equals(redo.df)
+
+
+def test_boxed_landmarks_map_into_the_dataset_crop(tmp_path, astronaut):
+    canvas = np.zeros((300, 260, 3), np.uint8)
+    canvas[60:240, 40:220] = astronaut[40:220, 130:310]  # the face, off-centre in a larger photo
+    Image.fromarray(canvas).save(tmp_path / "photo.png")
+    m = make_manifest([{"dataset": "t", "image": "photo.png", "label": "happiness", "split": "test"}], tmp_path)
+    out, _ = L.extract_landmarks(m, upsample=0, progress=False, boxes=True)
+    pts = L.dataset_landmarks(out, 48, crop_margin=0.1)[0]
+    inner = pts[17:]  # brows, nose, eyes, mouth inside the crop; the jaw may touch its edge, as in FER2013
+    assert (inner > 2).all() and (inner < 46).all() and (pts > -3).all() and (pts < 51).all()
+    assert np.abs(pts.mean(axis=0) - 24).max() < 4

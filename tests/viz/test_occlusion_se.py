@@ -53,3 +53,25 @@ def test_plot_se_maps_sorted_by_weight() -> None:
     assert [ax.get_title() for ax in top.axes] == ["ch 11 w=0.90", "ch 1 w=0.70"]
     with pytest.raises(ValueError, match="3 maps but 2 weights"):
         plot_se_maps({"b": np.zeros((3, 2, 2))}, {"b": np.zeros(2)})
+
+
+def test_se_maps_on_the_face_put_each_channel_where_it_fires() -> None:
+    """on_face=True: a channel that fires in the top-left quarter colours the top-left of the face red-ish."""
+    import numpy as np
+
+    from fer_explain.viz import plot_se_maps
+    from fer_explain.viz.overlay import upsample
+
+    fm = np.zeros((1, 6, 6), np.float32)
+    fm[0, :3, :3] = 1.0
+    up = upsample(fm[0], (48, 48))
+    assert up.shape == (48, 48) and up[:20, :20].min() > 0.9 and up[30:, 30:].max() < 0.1
+    face = np.full((48, 48), 0.5)
+    fig = plot_se_maps({"layer1.0.se": fm}, {"layer1.0.se": np.array([0.8])}, image=face, on_face=True)
+    img = fig.axes[1].get_images()[0].get_array()
+    assert img.shape == (48, 48, 3)
+    assert img[5, 5, 0] > img[40, 40, 0] and img[40, 40, 2] > img[5, 5, 2]  # JET: hot red top-left, cold blue elsewhere
+    import pytest
+
+    with pytest.raises(ValueError, match="needs the input face"):
+        plot_se_maps({"b": fm}, {"b": np.array([1.0])}, on_face=True)

@@ -10,13 +10,18 @@ manifest are relative to ``root``. :func:`build_manifest` dispatches by name::
 Label files are parsed at build time (errors name the file and row or line); images are *not*
 opened — :func:`fer_explain.data.check.check_manifest` does that. What an adapter dropped or skipped
 is in its build report, :func:`source_report` (also logged at INFO level).
+
+Where a dataset lives can also be given by one environment variable per layout,
+``FER_EXPLAIN_<NAME>_DIR`` (:data:`DATASET_ENV`): :func:`dataset_dirs` lists them and
+:func:`real_manifests` builds the manifest of every dataset whose variable is set.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from fer_explain.data.errors import OptionError, UnknownNameError
 from fer_explain.data.manifest import Manifest
@@ -41,6 +46,7 @@ from fer_explain.data.sources.ferplus import build_ferplus_manifest
 from fer_explain.data.sources.imagefolder import build_imagefolder_manifest
 from fer_explain.data.sources.jaffe import build_jaffe_manifest
 from fer_explain.data.sources.rafdb import build_rafdb_manifest
+from fer_explain.env import env_path
 
 ADAPTERS: dict[str, Callable[..., Manifest]] = {
     "fer2013": build_fer2013_manifest,
@@ -114,8 +120,47 @@ def build_manifest(dataset: str, root: str | os.PathLike[str], /, **options: obj
     return ADAPTERS[key](root, **options)
 
 
+DATASET_ENV: dict[str, str] = {name: f"FER_EXPLAIN_{name.upper()}_DIR" for name in ADAPTERS}
+"""Dataset layout (a key of :data:`ADAPTERS`) -> the environment variable naming its root folder,
+e.g. ``FER_EXPLAIN_FER2013_DIR``."""
+
+
+def dataset_dirs() -> Any:
+    """A table (pandas DataFrame) of the supported datasets: the environment variable of each and the
+    folder it names (empty when unset). A set variable naming a missing folder is an error."""
+    import pandas as pd
+
+    rows = []
+    for name, var in DATASET_ENV.items():
+        path = env_path(var)
+        rows.append({"dataset": name, "variable": var, "folder": "" if path is None else str(path)})
+    return pd.DataFrame(rows)
+
+
+def real_manifests(options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Manifest]:
+    """Manifests of every dataset whose ``FER_EXPLAIN_<NAME>_DIR`` is set (none when no variable is set).
+
+    ``options`` maps a dataset to adapter options (``{"rafdb": {"aligned": False}}``). FER+ reads its
+    pixels from ``fer2013.csv``: when its folder lacks that file and ``FER_EXPLAIN_FER2013_DIR`` holds
+    it, that one is used.
+    """
+    out: dict[str, Manifest] = {}
+    for name, var in DATASET_ENV.items():
+        root = env_path(var)
+        if root is None:
+            continue
+        opts = dict((options or {}).get(name, {}))
+        if name == "ferplus" and "fer2013_csv" not in opts and not (root / "fer2013.csv").is_file():
+            fer_root = env_path(DATASET_ENV["fer2013"])
+            if fer_root is not None and (fer_root / "fer2013.csv").is_file():
+                opts["fer2013_csv"] = fer_root / "fer2013.csv"
+        out[name] = build_manifest(name, root, **opts)
+    return out
+
+
 __all__ = [
     "ADAPTERS",
+    "DATASET_ENV",
     "IMAGE_EXTENSIONS",
     "LAYOUTS",
     "SourceError",
@@ -130,6 +175,8 @@ __all__ = [
     "build_jaffe_manifest",
     "build_manifest",
     "build_rafdb_manifest",
+    "dataset_dirs",
     "describe_layout",
+    "real_manifests",
     "source_report",
 ]
