@@ -103,7 +103,7 @@ from fer_explain.faces.regions import (
     margin_pixels,
     region_masks,
 )
-from fer_explain.train.checkpoint import checkpoint_paths, load_checkpoint
+from fer_explain.train.checkpoint import checkpoint_paths, file_sha256, load_checkpoint
 from fer_explain.train.distributed import DistInfo, setup_distributed
 from fer_explain.train.inputs import CheckpointInput
 
@@ -213,13 +213,6 @@ def _select(manifest: Manifest, split: str | None, where: str) -> Manifest:
         raise ExplainArgumentError("split", f"manifest {where} has no rows")
     return faces
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _run_hash(key: dict[str, Any]) -> str:
@@ -494,7 +487,7 @@ def explain_dataset(
         predictor_path()  # a missing dlib model fails now, not after the first shard
     weights, _ = checkpoint_paths(checkpoint)
     key = {
-        "checkpoint_sha256": meta.get("weights_sha256") or _sha256(weights), "architecture": arch,
+        "checkpoint_sha256": meta.get("weights_sha256") or file_sha256(weights), "architecture": arch,
         "classes": classes, "input": {**inp.as_block(), "view_resize": inp.view.resize},
         "manifest_hash": faces.content_hash(), "split": split, "faces": len(faces), "methods": methods,
         "target": target, "landmarks": landmarks, "region_set": region_set, "margin": margin, "regions": names,

@@ -109,7 +109,7 @@ def _atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata:
     """Save tensors with safetensors atomically; return the file's SHA-256."""
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
     return digest
 
 
@@ -121,7 +121,8 @@ def _write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks (what a checkpoint's JSON records of its weights)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -355,7 +356,7 @@ def load_checkpoint(
                 "(a different label space or order)"
             )
     if verify and meta.get("weights_sha256"):
-        digest = _sha256(weights_path)
+        digest = file_sha256(weights_path)
         if digest != meta["weights_sha256"]:
             raise CheckpointError(
                 f"{weights_path}: SHA-256 {digest[:12]}... does not match {meta_path} "
@@ -518,7 +519,7 @@ def load_resume_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Ten
         raise CheckpointError(f"{json_path}: not valid JSON ({exc})") from None
     if state.get("format") != RESUME_FORMAT:
         raise CheckpointError(f"{json_path}: not a fer_explain resume state")
-    digest = _sha256(tensor_path)
+    digest = file_sha256(tensor_path)
     if digest != state.get("tensors_sha256"):
         raise CheckpointError(f"{tensor_path} does not match {json_path} (SHA-256 differs): a torn save")
     return load_file(str(tensor_path), device="cpu"), state
