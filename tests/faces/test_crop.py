@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import numpy as np
@@ -84,21 +83,13 @@ def test_crop_detection_square_vs_dataset_framing():
         crop_detection(photo, det, size=0)
 
 
-def _fer_dir() -> Path | None:
-    env = os.environ.get("FER_EXPLAIN_FER2013_DIR")
-    for cand in ([Path(env)] if env else []) + [Path("/tmp/fer2013")]:
-        if (cand / "train").is_dir():
-            return cand
-    return None
 
 
 @pytest.mark.realdata
-def test_crop_face_default_frames_a_pasted_fer2013_face_like_fer2013():
+def test_crop_face_default_frames_a_pasted_fer2013_face_like_fer2013(fer2013_dir: Path):
     """Known answer: a FER2013 face pasted 4x into a noise photo, cut out again by crop_face, is closest
     to the face as FER2013 ships it with the default margin (0.1), not with 0 or 0.2."""
-    root = _fer_dir()
-    if root is None:
-        pytest.skip("FER2013 image folders not found (set FER_EXPLAIN_FER2013_DIR or extract to /tmp/fer2013)")
+    root = fer2013_dir
     from fer_explain.faces.landmarks import FER2013_CROP_MARGIN
 
     assert FER2013_CROP_MARGIN == 0.1

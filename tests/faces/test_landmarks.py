@@ -3,7 +3,6 @@ and (when FER2013 is present) extraction on real FER2013 faces."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -169,12 +168,6 @@ def test_extract_with_worker_processes(tmp_path, astronaut):
 
 
 # --- real FER2013 --------------------------------------------------------------------------------
-def _fer_dir() -> Path | None:
-    env = os.environ.get("FER_EXPLAIN_FER2013_DIR")
-    for cand in ([Path(env)] if env else []) + [Path("/tmp/fer2013")]:
-        if (cand / "train").is_dir():
-            return cand
-    return None
 
 
 FOLDER_LABELS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
@@ -182,10 +175,8 @@ FOLDER_LABELS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy"
 
 
 @pytest.mark.realdata
-def test_fer2013_every_face_gets_68_points():
-    root = _fer_dir()
-    if root is None:
-        pytest.skip("FER2013 image folders not found (set FER_EXPLAIN_FER2013_DIR or extract to /tmp/fer2013)")
+def test_fer2013_every_face_gets_68_points(fer2013_dir: Path):
+    root = fer2013_dir
     rows = []
     for folder, label in FOLDER_LABELS.items():
         files = sorted((root / "train" / folder).glob("*.jpg"))[:29]

@@ -6,7 +6,6 @@ The folder comes from ``FER_EXPLAIN_FER2013_DIR``, else ``/tmp/fer2013`` when it
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -27,21 +26,10 @@ EXPECTED = {
 }
 
 
-def _fer2013_dir() -> Path:
-    env = os.environ.get("FER_EXPLAIN_FER2013_DIR")
-    if env:
-        path = Path(env)
-        if not (path / "train").is_dir() or not (path / "test").is_dir():
-            pytest.skip(f"FER_EXPLAIN_FER2013_DIR={env} has no train/ and test/ folders")
-        return path
-    default = Path("/tmp/fer2013")
-    if (default / "train").is_dir() and (default / "test").is_dir():
-        return default
-    pytest.skip("real FER2013 image folders not found (set FER_EXPLAIN_FER2013_DIR or extract to /tmp/fer2013)")
 
 
-def test_real_fer2013_folders_counts() -> None:
-    root = _fer2013_dir()
+def test_real_fer2013_folders_counts(fer2013_dir: Path) -> None:
+    root = fer2013_dir
     m = build_fer2013_manifest(root, progress=False)
     splits = m.df["split"].value_counts().to_dict()
     assert splits == {"train": 28_709, "publictest": 3_589}
