@@ -293,11 +293,7 @@ class Explainer:
         with explaining(self.model) as handles:
             self._handles = handles
             try:
-                with torch.no_grad():
-                    logits = self.model(x)
-                probs = logits.float().softmax(dim=1)
-                targets = validate_targets(target, x.shape[0], probs.shape[1], probs.argmax(dim=1))
-                maps, raw, extras = self._compute(x, targets)
+                probs, targets, maps, raw, extras = self._explain(x, target)
             finally:
                 self._handles = None
         lab = None if labels is None else torch.as_tensor(labels, dtype=torch.long).flatten().cpu()
@@ -316,6 +312,18 @@ class Explainer:
     __call__ = attribute
 
     # -------------------------------------------------------------- hooks for subclasses
+    def _explain(self, x: Tensor, target: int | Sequence[int] | Tensor | None,
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, dict[str, Any]]:
+        """``(probs, targets, maps, raw, extras)`` inside :meth:`attribute`'s hygiene: one no-grad forward for
+        the probabilities and targets, then :meth:`_compute`. Explainers that need the forward pass itself
+        (Grad-CAM's single pass) override this instead."""
+        with torch.no_grad():
+            logits = self.model(x)
+        probs = logits.float().softmax(dim=1)
+        targets = validate_targets(target, x.shape[0], probs.shape[1], probs.argmax(dim=1))
+        maps, raw, extras = self._compute(x, targets)
+        return probs, targets, maps, raw, extras
+
     def _compute(self, x: Tensor, targets: Tensor) -> tuple[Tensor, Tensor | None, dict[str, Any]]:
         """Return ``(maps (N, H, W), raw (N, h, w) or None, extras)`` for validated ``targets``."""
         raise NotImplementedError

@@ -32,9 +32,6 @@ from torch import Tensor, nn
 
 from fer_explain.explain.base import (
     Explainer,
-    Explanation,
-    explaining,
-    model_device,
     resolve_layer,
     upsample,
     validate_targets,
@@ -74,25 +71,12 @@ class GradCAM(Explainer):
             raise ValueError(f"interpolate must be bilinear, nearest, bicubic or area, got {interpolate!r}")
         self.interpolate = interpolate
 
-    def attribute(self, x: Tensor, target: int | Sequence[int] | Tensor | None = None,
-                  labels: Tensor | Sequence[int] | None = None) -> Explanation:
-        """:meth:`Explainer.attribute` (same arguments, result and hygiene) in one forward pass."""
-        if not isinstance(x, Tensor) or x.dim() != 4:
-            raise ValueError(f"x must be an (N, C, H, W) tensor, got {getattr(x, 'shape', type(x))}")
-        x = x.detach().to(model_device(self.model))
-        with explaining(self.model) as handles:
-            self._handles = handles
-            try:
-                act, grad, probs, targets = self._one_pass(x, target)
-                raw = self._layer_map(act, grad)
-            finally:
-                self._handles = None
-        lab = None if labels is None else torch.as_tensor(labels, dtype=torch.long).flatten().cpu()
-        return Explanation(maps=upsample(raw, tuple(x.shape[-2:]), self.interpolate).float().cpu(),
-                           raw=raw.float().cpu(), targets=targets.cpu(), probs=probs.cpu(), method=self.method,
-                           params=self._params(), layer=self._layer_name(), labels=lab, extras={})
-
-    __call__ = attribute
+    def _explain(self, x: Tensor, target: int | Sequence[int] | Tensor | None,
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, dict[str, Any]]:
+        """One forward + backward pass (:meth:`_one_pass`) gives the probabilities, targets and the layer map."""
+        act, grad, probs, targets = self._one_pass(x, target)
+        raw = self._layer_map(act, grad)
+        return probs, targets, upsample(raw, tuple(x.shape[-2:]), self.interpolate), raw, {}
 
     def _one_pass(self, x: Tensor, target: int | Sequence[int] | Tensor | None,
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
