@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "REGION_VARIANTS",
     "SEED002_REGIONS",
+    "AugmentedRegionDataset",
     "FaceArrays",
     "RegionDataset",
     "batched_region_inputs",
@@ -233,6 +234,65 @@ class RegionDataset(Dataset):
             return self._cache, self._labels
         xs, ys = zip(*(self[i] for i in range(len(self))))
         return torch.stack(xs), torch.as_tensor(ys, dtype=torch.long)
+
+
+class AugmentedRegionDataset(Dataset):
+    """Seed 002's training items for one face region: every read draws a fresh augmentation.
+
+    The paper: "random crop original inputs into squares and random horizontal flip", with region crops
+    padded to squares (its "padding") or not (its "non-padding", Table 5). Here an item is the region of
+    face ``i`` made square -- ``"pad"``: the padded square (precomputed once, or ``base``);
+    ``"square_crop"``: a square cut at a uniformly random place along the region's long side (so the whole
+    region is seen across epochs) -- then :func:`fer_explain.data.transforms.seed002`'s training step (a
+    random square crop of 80-100 % of the area resized back, and a horizontal flip), then ``normalize``.
+    Evaluation uses the centred square and that pipeline's centre-crop view instead.
+
+    Args:
+        faces: :class:`FaceArrays` (images in ``[0, 1]``).
+        region, variant, out_size, region_set, margin: see :func:`region_inputs` (variant ``"pad"`` or
+            ``"square_crop"``).
+        normalize: ``(mean, std)`` per channel, applied last.
+        base: the precomputed ``"pad"`` inputs ``(N, C, out, out)``, if already at hand.
+
+    Every random draw (the square's position, the crop, the flip) comes from ``torch``'s global
+    generator, which :func:`fer_explain.train.fit` seeds from the recipe.
+    """
+
+    def __init__(self, faces: FaceArrays, region: str, variant: str, out_size: int, *,
+                 region_set: str = DEFAULT_REGION_SET, margin: Margin = DEFAULT_MARGIN,
+                 normalize: tuple[Any, Any] | None = None, base: Tensor | None = None) -> None:
+        from fer_explain.data.transforms import seed002
+
+        if variant not in ("pad", "square_crop"):
+            raise ValueError(f"variant must be 'pad' or 'square_crop' (seed 002's Table 5), got {variant!r}")
+        get_region(region, region_set)
+        self.faces, self.region, self.variant, self.out_size = faces, region, variant, int(out_size)
+        self.region_set, self.margin, self.normalize = region_set, margin, normalize
+        self.classes = faces.classes
+        self._labels = torch.as_tensor(np.array(faces.labels, dtype=np.int64))
+        if variant == "pad" and base is None:
+            base = batched_region_inputs(faces.images, faces.landmarks, region, "pad", self.out_size, region_set,
+                                         margin, "zero", 0.0)
+        self._base = base
+        self._augment = seed002(self.out_size, train=True)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels.numpy().copy()
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        if self._base is not None:
+            x = self._base[i]
+        else:
+            position = float(torch.rand(()))
+            x, _ = crop_region(self.faces.images[i:i + 1], self.faces.landmarks[i:i + 1], self.region,
+                               mode="square_crop", out_size=self.out_size, margin=self.margin,
+                               region_set=self.region_set, position=position)
+            x = x[0]
+        return normalize_inputs(self._augment(x), self.normalize), int(self._labels[i])
 
 
 # --------------------------------------------------------------------------- arrays from sources

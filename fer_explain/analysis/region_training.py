@@ -4,16 +4,20 @@ region-only inputs (padded or square-cropped), and the padding comparison; seed 
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 from tqdm.auto import tqdm
 
+from fer_explain.data.transforms import evaluation_view
 from fer_explain.faces.regions import (
     DEFAULT_MARGIN,
     DEFAULT_REGION_SET,
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 from fer_explain.analysis.region_inputs import (
     REGION_VARIANTS,
     SEED002_REGIONS,
+    AugmentedRegionDataset,
     FaceArrays,
     batched_region_inputs,
     face_arrays,
@@ -101,6 +106,11 @@ def train_region_models(
     device: str | torch.device = "cpu",
     cache_dir: Any = False,
     progress: bool = True,
+    val_data: FaceArrays | None = None,
+    augment: bool = False,
+    runs: int | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every_steps: int | None = None,
     **recipe_overrides: Any,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Seed 002's region experiment: one model per region, trained and tested on that region only.
@@ -123,66 +133,121 @@ def train_region_models(
             (seed 002's per-channel normalisation).
         val_fraction: hold out this stratified share of the training faces as the validation set
             (early stopping / best epoch); 0 trains on all of them without validation.
-        device, progress: where to train; one progress bar over the regions.
+        device, progress: where to train; one progress bar over the regions (the epochs' bars when
+            there is one region).
+        val_data: the validation faces as :class:`FaceArrays` (instead of ``val_fraction``).
+        augment: seed 002's training augmentation on the region inputs (:class:`AugmentedRegionDataset`:
+            a random square of the region for ``"square_crop"``, then a random square crop + flip),
+            and its centre-crop evaluation view on validation and test inputs. ``"pad"`` and
+            ``"square_crop"`` only.
+        runs: independent runs per region (default ``recipe.runs``), run ``i`` seeded ``recipe.seed + i``
+            (model initialisation and training). The run with the best validation score is the
+            region's result (the last epoch's score without validation); every run's test accuracy
+            is kept too.
+        checkpoint_dir: save each region's model there (``<variant>_<region>.run<i>`` per run and
+            ``<variant>_<region>`` for the selected run, with :func:`fer_explain.train.fit`'s exact
+            resume state every ``checkpoint_every_steps`` steps); an interrupted call with the same
+            arguments resumes each run where it stopped.
 
     Returns:
         ``(table, confusions)``: ``table`` indexed by ``region`` (in the given order) with columns
-        ``accuracy``, ``loss`` (mean NLL), ``n_train``, ``n_test``, ``variant``, ``model``,
-        ``train_seconds``; ``confusions`` maps each region to its ``C x C`` count matrix (rows
-        true class, columns predicted; Fig. 7).
+        ``accuracy`` (the selected run), ``loss`` (its mean NLL), ``accuracy_mean`` and ``accuracy_sd``
+        over the runs, ``accuracy_best_of_runs`` (the best test accuracy: the paper's selection, made
+        on the test set), ``runs``, ``selected_run``, ``n_train``, ``n_val``, ``n_test``, ``variant``,
+        ``model``, ``epochs``, ``train_seconds`` (all runs); ``confusions`` maps each region to the
+        selected run's ``C x C`` count matrix (rows true class, columns predicted; Fig. 7).
     """
     from fer_explain.models import create_model
-    from fer_explain.train import evaluate, fit, get_recipe
+    from fer_explain.train import evaluate, get_recipe
+    from fer_explain.train.repeated import fit_repeated
 
     if variant not in REGION_VARIANTS:
         raise ValueError(f"variant must be one of {REGION_VARIANTS}, got {variant!r}")
+    if augment and variant not in ("pad", "square_crop"):
+        raise ValueError(f"augment=True needs variant 'pad' or 'square_crop' (seed 002's), got {variant!r}")
     for r in regions:
         get_region(r, region_set)
     rec = get_recipe(recipe, **recipe_overrides)
+    n_runs = rec.runs if runs is None else int(runs)
+    if n_runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs!r}")
     train, test = _split_pair(data, train_split, test_split, size, channels, cache_dir, progress)
     if train.classes != test.classes:
         raise ValueError(f"train and test label spaces differ: {train.classes} vs {test.classes}")
     classes = train.classes
-    val_idx: np.ndarray | None = None
-    if val_fraction > 0:
+    if val_data is not None:
+        if val_data.classes != classes:
+            raise ValueError(f"train and validation label spaces differ: {classes} vs {val_data.classes}")
+        if val_fraction > 0:
+            raise ValueError("pass val_data= or val_fraction=, not both")
+    elif val_fraction > 0:
         from fer_explain.data.splits import subsample_indices
 
         n_val = max(1, round(val_fraction * len(train)))
         val_idx = subsample_indices(len(train), n_val, train.labels, seed=rec.seed)
+        keep = np.setdiff1d(np.arange(len(train)), val_idx)
+        train, val_data = train.subset(keep), train.subset(val_idx)
+    out_hw = size if size is not None else int(train.images.shape[-1])
+    view = evaluation_view("seed002", int(out_hw)).transform() if augment else None
     rows, confusions = [], {}
     bar = tqdm(list(regions), desc=f"region models ({variant})", disable=not progress)
     for region in bar:
         bar.set_postfix_str(region)
-        xtr = batched_region_inputs(train.images, train.landmarks, region, variant, size, region_set, margin,
-                                     "zero", 0.0)
-        xte = batched_region_inputs(test.images, test.landmarks, region, variant, size, region_set, margin,
-                                     "zero", 0.0)
-        ytr, yte = torch.as_tensor(train.labels), torch.as_tensor(test.labels)
-        if normalize:
-            stats = _channel_stats(xtr)
-            xtr, xte = normalize_inputs(xtr, stats), normalize_inputs(xte, stats)
-        val_ds = None
-        if val_idx is not None:
-            keep = np.setdiff1d(np.arange(len(train)), val_idx)
-            vi, ki = torch.as_tensor(val_idx), torch.as_tensor(keep)
-            val_ds = TensorDataset(xtr[vi], ytr[vi])
-            xtr_fit, ytr_fit = xtr[ki], ytr[ki]
+
+        def inputs(faces: FaceArrays, v: str = variant, region: str = region) -> Tensor:
+            return batched_region_inputs(faces.images, faces.landmarks, region, v, size, region_set, margin, "zero", 0.0)
+
+        xtr = inputs(train)
+        stats = _channel_stats(xtr) if normalize else None
+
+        def held_out(faces: FaceArrays, stats: Any = stats) -> TensorDataset:
+            x = inputs(faces)
+            if view is not None:
+                x = view(x)
+            return TensorDataset(normalize_inputs(x, stats), torch.as_tensor(faces.labels))
+
+        if augment:
+            train_ds: Dataset = AugmentedRegionDataset(train, region, variant, out_hw, region_set=region_set,
+                                                       margin=margin, normalize=stats,
+                                                       base=xtr if variant == "pad" else None)
         else:
-            xtr_fit, ytr_fit = xtr, ytr
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(rec.seed)
-            model = create_model(model_name, num_classes=len(classes), in_chans=int(xtr.shape[1]),
-                                 **dict(model_args or {}))
-        model.to(device)
-        result = fit(model, TensorDataset(xtr_fit, ytr_fit), val_ds, recipe=rec, device=device, progress=False,
-                     classes=classes)
-        ev = evaluate(result.model, TensorDataset(xte, yte), device=device, label_space=classes,
-                      target_space=classes)
-        confusions[region] = ev.confusion
-        rows.append({"region": region, "accuracy": ev.accuracy, "loss": ev.loss, "n_train": len(xtr_fit),
-                     "n_test": len(xte), "variant": variant, "model": model_name,
-                     "train_seconds": float(result.seconds)})
-        bar.set_postfix_str(f"{region}: {ev.accuracy:.3f}")
+            train_ds = TensorDataset(normalize_inputs(xtr, stats), torch.as_tensor(train.labels))
+        del xtr
+        val_ds = held_out(val_data) if val_data is not None else None
+        test_ds = held_out(test)
+        in_chans = int(train.images.shape[1])
+
+        def model_fn(i: int, in_chans: int = in_chans) -> torch.nn.Module:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(rec.seed + i)
+                m = create_model(model_name, num_classes=len(classes), in_chans=in_chans, **dict(model_args or {}))
+            return m.to(device)
+
+        saving: dict[str, Any] = {}
+        if checkpoint_dir is not None:
+            Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+            saving = {"checkpoint_path": Path(checkpoint_dir) / f"{variant}_{region}", "resume": True,
+                      "checkpoint_every_steps": checkpoint_every_steps,
+                      "checkpoint_meta": {"extra": {"region": region, "variant": variant, "region_set": region_set,
+                                                    "normalization": stats}}}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no resume state.*")
+            rep = fit_repeated(model_fn, train_ds, val_ds, recipe=rec, runs=n_runs, device=device,
+                               progress=progress and len(regions) == 1, classes=classes, **saving)
+        evs = [evaluate(r.model, test_ds, device=device, label_space=classes, target_space=classes)
+               for r in rep.results]
+        sel = rep.best_index if val_ds is not None else len(evs) - 1
+        accs = np.array([e.accuracy for e in evs], dtype=np.float64)
+        confusions[region] = evs[sel].confusion
+        rows.append({"region": region, "accuracy": float(accs[sel]), "loss": evs[sel].loss,
+                     "accuracy_mean": float(accs.mean()),
+                     "accuracy_sd": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                     "accuracy_best_of_runs": float(accs.max()), "runs": n_runs, "selected_run": sel,
+                     "n_train": len(train_ds), "n_val": 0 if val_ds is None else len(val_ds), "n_test": len(test_ds),
+                     "variant": variant, "model": model_name,
+                     "epochs": len(rep.results[sel].history),
+                     "train_seconds": float(sum(r.seconds for r in rep.results))})
+        bar.set_postfix_str(f"{region}: {accs[sel]:.3f}")
     return pd.DataFrame(rows).set_index("region"), confusions
 
 

@@ -24,6 +24,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split to score (default test)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", help="write the per-class table as CSV")
+    p.add_argument("--tta", choices=["flip", "tencrop"],
+                   help="test-time augmentation for this score only: 'flip' averages each face with its mirror, "
+                   "'tencrop' the corner and centre crops of the resized face and their mirrors (explanations "
+                   "always use the single evaluation view)")
     p.add_argument("--record", action="store_true",
                    help="append this evaluation (accuracy, per-class accuracy, command) to the checkpoint's JSON")
     p.set_defaults(handler=run)
@@ -40,15 +44,18 @@ def run(args: argparse.Namespace) -> int:
     from fer_explain.train.checkpoint import record_evaluation
     from fer_explain.train.pipeline import evaluate_checkpoint
 
-    res = evaluate_checkpoint(args.checkpoint, args.manifest, split=args.split, device=args.device)
+    res = evaluate_checkpoint(args.checkpoint, args.manifest, split=args.split, device=args.device,
+                              tta=args.tta)
     table = evaluation_table(res.labels, res.preds, manifest.label_space.classes)
     print(table.to_string())
-    print(f"accuracy {res.accuracy:.4f} on {len(res.labels)} faces (split {args.split})")
+    tta = f", test-time augmentation {args.tta}" if args.tta else ""
+    print(f"accuracy {res.accuracy:.4f} on {len(res.labels)} faces (split {args.split}{tta})")
     if args.record:
         record_evaluation(args.checkpoint, {
             "manifest": manifest.name, "manifest_hash": manifest.content_hash(), "split": args.split,
-            "n": len(res.labels), "accuracy": float(res.accuracy),
+            "n": len(res.labels), "accuracy": float(res.accuracy), "tta": args.tta,
             "per_class_accuracy": {c: float(v) for c, v in zip(manifest.label_space.classes, res.per_class_accuracy)},
+            "confusion": res.confusion.tolist(),
             "command": command_line(args),
         })
         print(f"recorded in {args.checkpoint}.json")

@@ -17,6 +17,7 @@ from fer_explain.cli import (
     landmarks,
     manifest,
     notebooks,
+    region_study,
     report,
     synth,
     train,
@@ -25,7 +26,7 @@ from fer_explain.cli.common import version
 from fer_explain.cli.errors import ArgumentParser
 
 COMMANDS: tuple[ModuleType, ...] = (manifest, check_manifest, synth, landmarks, train, evaluate, report, explain,
-                                    notebooks)
+                                    region_study, notebooks)
 """The subcommand modules, in the order ``--help`` lists them."""
 
 DEBUG_HELP = "on an error, show the Python traceback too (user errors otherwise print one message)"

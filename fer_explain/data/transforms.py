@@ -55,6 +55,17 @@ class StackCrops(nn.Module):
         return torch.stack(list(crops))
 
 
+class WithMirror(nn.Module):
+    """``C x H x W`` -> ``2 x C x H x W``: the image and its horizontal mirror."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([x, x.flip(-1)])
+
+
+TTA_MODES: tuple[str, ...] = ("flip", "tencrop")
+"""The test-time augmentations of :meth:`EvalView.tta_transform`."""
+
+
 @dataclass(frozen=True)
 class EvalView:
     """The one deterministic view a model is evaluated and explained on.
@@ -88,6 +99,19 @@ class EvalView:
         if self.is_identity:
             return Identity()
         return v2.Compose([v2.Resize((self.resize, self.resize), antialias=True), v2.CenterCrop(self.size)])
+
+    def tta_transform(self, mode: str) -> nn.Module:
+        """Test-time augmentation of this view (``evaluate``'s reported score only; every explanation uses
+        the single view): ``C x size x size`` -> ``K x C x size x size`` views whose probabilities ``evaluate``
+        averages. ``"flip"``: the view and its mirror (K = 2); ``"tencrop"``: the four corner crops and the
+        centre crop of the ``resize`` face, and their mirrors (K = 10; the same as ``"flip"`` when
+        ``resize == size``)."""
+        if mode == "flip":
+            return v2.Compose([self.transform(), WithMirror()])
+        if mode == "tencrop":
+            return v2.Compose([v2.Resize((self.resize, self.resize), antialias=True), v2.TenCrop(self.size),
+                               StackCrops()])
+        raise ValueError(f"tta must be one of {TTA_MODES}, got {mode!r}")
 
     def map_points(self, points: np.ndarray) -> np.ndarray:
         """``(..., 2)`` points in the ``size`` face (pixel-centre convention) -> points in the view."""

@@ -389,7 +389,7 @@ CROP_MODES = ("pad", "square_crop", "resize")
 
 def crop_region(x: torch.Tensor, landmarks: Any, region: str | Region, mode: str = "pad",
                 out_size: Size | None = None, margin: Margin = 0, region_set: str = DEFAULT_REGION_SET,
-                fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                fill: float = 0.0, position: float | torch.Tensor = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop each image to a region's bounding box and resize it to ``out_size`` (default: x's size).
 
     The box is that of the region mask (with ``margin``). ``mode``:
@@ -401,11 +401,18 @@ def crop_region(x: torch.Tensor, landmarks: Any, region: str | Region, mode: str
                        regions such as the mouth: seed 002's "non-padding" column of Table 5)
     ``"resize"``       resize the box as it is (the aspect is not kept)
 
+    ``position`` (``"square_crop"`` only): where the cut sits along the box's long side, 0 (left/top end)
+    ... 1 (right/bottom end); a float or one value per image. 0.5 (default) centres it; a uniform
+    random draw per image gives seed 002's random square crops of a region.
+
     Sampling is bilinear (``grid_sample``, no antialiasing when shrinking). Returns ``(x', mask)``:
     ``x'`` (N, C, H', W') and the region mask resampled onto it (N, H', W') bool (False in padding).
     """
     if mode not in CROP_MODES:
         raise ValueError(f"mode must be one of {CROP_MODES}, got {mode!r}")
+    pos = torch.as_tensor(position, dtype=torch.float64, device=x.device)
+    if pos.numel() and (bool((pos < 0).any()) or bool((pos > 1).any())):
+        raise ValueError(f"position must lie in [0, 1], got {position!r}")
     arr = _check_input(x, landmarks)
     n, _, h, w = x.shape
     oh, ow = _size_hw(out_size if out_size is not None else (h, w))
@@ -426,8 +433,11 @@ def crop_region(x: torch.Tensor, landmarks: Any, region: str | Region, mode: str
         sw = torch.where(wide, bh * aspect, bw)
         sh = torch.where(wide, bh, bw / aspect)
     # centred, with a whole number of source pixels on each side, so a crop at scale 1 is exact
-    left = bx0 - torch.floor((sw - bw) / 2) if mode == "pad" else bx0 + torch.floor((bw - sw) / 2)
-    top = by0 - torch.floor((sh - bh) / 2) if mode == "pad" else by0 + torch.floor((bh - sh) / 2)
+    if mode == "pad":
+        left, top = bx0 - torch.floor((sw - bw) / 2), by0 - torch.floor((sh - bh) / 2)
+    else:
+        pos = pos.reshape(-1) if pos.ndim else pos.reshape(1)
+        left, top = bx0 + torch.floor((bw - sw) * pos), by0 + torch.floor((bh - sh) * pos)
     u = (torch.arange(ow, dtype=torch.float64, device=x.device) + 0.5) / ow
     v = (torch.arange(oh, dtype=torch.float64, device=x.device) + 0.5) / oh
     sx = left.view(n, 1) + u.view(1, ow) * sw.view(n, 1)  # (N, W') edge coordinates

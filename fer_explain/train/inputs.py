@@ -127,13 +127,16 @@ class CheckpointInput:
         return {"size": self.size, "channels": self.channels, "mean": list(self.mean), "std": list(self.std)}
 
     # ------------------------------------------------------------------ tensors
-    def dataset(self, manifest: Manifest, *, normalized: bool = True, **kwargs: Any) -> FaceDataset:
+    def dataset(self, manifest: Manifest, *, normalized: bool = True, tta: str | None = None,
+                **kwargs: Any) -> FaceDataset:
         """A :class:`FaceDataset` of ``manifest`` in this input's view (normalised unless ``normalized=False``,
-        then ``[0, 1]``). ``kwargs`` go to ``FaceDataset`` (``crop_margin``, ``cache_dir``, ``progress``...)."""
+        then ``[0, 1]``). ``kwargs`` go to ``FaceDataset`` (``crop_margin``, ``cache_dir``, ``progress``...).
+        ``tta`` (``evaluate_checkpoint`` only) gives each item as ``K`` views instead
+        (:meth:`~fer_explain.data.transforms.EvalView.tta_transform`)."""
         kwargs.setdefault("progress", False)
+        transform = self.view.transform() if tta is None else self.view.tta_transform(tta)
         return FaceDataset(manifest, size=self.size, channels=self.channels,
-                           normalize=self.normalize if normalized else None, transform=self.view.transform(),
-                           **kwargs)
+                           normalize=self.normalize if normalized else None, transform=transform, **kwargs)
 
     def in_view(self, faces: Tensor) -> Tensor:
         """``(N, C, size, size)`` ``[0, 1]`` faces -> the same faces in the evaluation view."""

@@ -156,8 +156,13 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     cache_dir: str | os.PathLike[str] | None | bool = None,
     progress: bool = True,
+    tta: str | None = None,
 ) -> EvalResult:
     """Evaluate a saved checkpoint on a manifest split (the CLI's ``evaluate``).
+
+    ``tta`` (``"flip"`` or ``"tencrop"``; :meth:`~fer_explain.data.transforms.EvalView.tta_transform`) is
+    test-time augmentation for this reported score only: ``evaluate`` averages the views' probabilities.
+    Every explanation path feeds the single evaluation view.
 
     The images are prepared by :class:`~fer_explain.train.inputs.CheckpointInput` (size, channels,
     mean/std and the evaluation view: the same tensors every explanation path uses); when the manifest's label space differs from the
@@ -174,6 +179,6 @@ def evaluate_checkpoint(
     if len(manifest) == 0:
         raise ValueError(f"{manifest_path}: no rows in split {split!r}")
     inp = CheckpointInput.from_checkpoint({**meta, "path": str(checkpoint)}, model)
-    ds = inp.dataset(manifest, cache_dir=cache_dir, progress=progress)
+    ds = inp.dataset(manifest, cache_dir=cache_dir, progress=progress, tta=tta)
     return evaluate(model, ds, batch_size=batch_size, device=device, label_space=meta.get("classes"),
                     target_space=manifest.label_space, num_workers=num_workers, progress=progress)

@@ -67,3 +67,37 @@ def test_train_from_manifest_honours_runs(tmp_path, tiny_manifest, same_weights)
     same_weights(single.model, runs[0][0])
     # runs differ from each other (another seed builds another model)
     assert not torch.equal(runs[0][0].classifier.weight, runs[1][0].classifier.weight)
+
+
+@pytest.mark.parametrize("tta", ["flip", "tencrop"])
+def test_evaluate_checkpoint_tta_averages_the_views(tmp_path, tiny_manifest, tta) -> None:
+    """Test-time augmentation changes the reported score only: the probabilities are the mean over the
+    views that EvalView.tta_transform gives, computed here by hand from the single-view pipeline."""
+    from fer_explain.train import evaluate_checkpoint, train_from_manifest
+    from fer_explain.train.inputs import CheckpointInput
+
+    out = tmp_path / "vgg"
+    res = train_from_manifest(tiny_manifest, "vgg_fer", "seed002", out, epochs=1, batch_size=7, size=32, lr=1e-4,
+                              model_args={"width": 0.0625, "input_size": 32}, cache_dir=False, progress=False)
+    plain = evaluate_checkpoint(out, tiny_manifest, split="val", cache_dir=False, progress=False)
+    aug = evaluate_checkpoint(out, tiny_manifest, split="val", cache_dir=False, progress=False, tta=tta)
+    model, meta = load_checkpoint(out)
+    inp = CheckpointInput.from_checkpoint(meta, model)
+    assert not inp.view.is_identity  # seed 002's view: resize, then centre crop
+    from fer_explain.data.manifest import Manifest
+
+    faces = inp.dataset(Manifest.load(tiny_manifest).select(split="val"), normalized=False, cache_dir=False)
+    x = torch.stack([faces[i][0] for i in range(len(faces))])  # the single evaluation view, [0, 1]
+    if tta == "flip":
+        views = [x, x.flip(-1)]
+    else:  # the corner and centre crops of the resized face, and their mirrors
+        from torchvision.transforms import v2
+
+        raw = torch.stack([torch.from_numpy(faces.pixels(i)).float() / 255 for i in range(len(faces))])
+        big = v2.Resize((inp.view.resize, inp.view.resize), antialias=True)(raw)
+        views = list(v2.TenCrop(inp.size)(big))
+    with torch.no_grad():
+        want = torch.stack([model.eval()(inp.standardize(v)).softmax(-1) for v in views]).mean(0)
+    assert np.allclose(aug.probs, want.numpy(), atol=1e-5)
+    assert plain.probs.shape == aug.probs.shape and not np.allclose(plain.probs, aug.probs)
+    assert len(res.history) == 1
