@@ -15,6 +15,7 @@ explainer                   method
 :class:`SEMapExplainer`     channel-weighted SE-block map (seed 001); :func:`se_block_maps`
 :class:`Occlusion`          captum ``Occlusion`` with automatic batching
 :class:`SlidingOcclusion`   seed-004 occlusion: probability drop + prediction flips
+:class:`CoarseToFineOcclusion`  approximate sliding occlusion: exact fine windows only where a coarse sweep peaks
 :class:`RegionAblation`     face-region masking (captum ``FeatureAblation``); :func:`region_importance`
 :class:`IntegratedGradients`, :class:`Saliency`   captum input-gradient methods
 :func:`stn_attention`       Deep-Emotion's spatial-transformer grid and warped input
@@ -30,6 +31,7 @@ from fer_explain.explain.cam import CAM
 from fer_explain.explain.gradcam import GradCAM, GradCAMPlusPlus
 from fer_explain.explain.gradients import IntegratedGradients, Saliency
 from fer_explain.explain.occlusion import Occlusion, SlidingOcclusion, black_baseline
+from fer_explain.explain.occlusion_coarse import CoarseToFineOcclusion
 from fer_explain.explain.regions import (
     RegionAblation,
     RegionImportance,
@@ -59,6 +61,7 @@ __all__ = [
     "EXPLAINERS",
     "IG_STEPS",
     "REGION_DEFAULTS",
+    "CoarseToFineOcclusion",
     "Explainer",
     "Explanation",
     "GradCAM",

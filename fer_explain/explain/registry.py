@@ -5,7 +5,7 @@ the same thing everywhere::
 
     >>> from fer_explain.explain import list_explainers, make_explainer
     >>> list_explainers()
-    ['cam', 'gradcam', 'gradcam++', 'integrated_gradients', 'occlusion', 'saliency', 'se_map']
+    ['cam', 'gradcam', 'gradcam++', 'integrated_gradients', 'occlusion', 'occlusion_coarse', 'saliency', 'se_map']
     >>> make_explainer("occlusion", model, input_size=48, black=black)   # window 8, stride 4, black baseline
 
 Defaults (documented once, here):
@@ -19,6 +19,11 @@ name                        defaults
 ``se_map``                  the model's deepest SE block, top 8 channels
 ``occlusion``               window = input side // 6 (8 at 48 px), stride = window // 2, baseline
                             black in image space (seed 004's zeroed pixels)
+``occlusion_coarse``        coarse-to-fine approximation of that occlusion map: fine window and
+                            stride as ``occlusion``'s, coarse window = 2 x window, coarse stride =
+                            coarse window // 2 (16 / 8 at 48 px), top fraction
+                            :data:`~fer_explain.explain.occlusion_coarse.DEFAULT_TOP_FRACTION`,
+                            baseline black in image space
 ``integrated_gradients``    32 steps, baseline black in image space
 ``saliency``                absolute gradient summed over channels
 ==========================  ====================================================================
@@ -45,6 +50,7 @@ from fer_explain.explain.cam import CAM
 from fer_explain.explain.gradcam import GradCAM, GradCAMPlusPlus
 from fer_explain.explain.gradients import IntegratedGradients, Saliency
 from fer_explain.explain.occlusion import Occlusion, black_baseline
+from fer_explain.explain.occlusion_coarse import CoarseToFineOcclusion
 from fer_explain.explain.se_maps import SEMapExplainer
 from fer_explain.faces.regions import DEFAULT_MARGIN, DEFAULT_REGION_SET
 
@@ -90,6 +96,14 @@ def _occlusion(model: nn.Module, *, input_size: int, black: Tensor | float, **pa
     return Occlusion(model, **params)
 
 
+def _occlusion_coarse(model: nn.Module, *, input_size: int, black: Tensor | float, **params: Any) -> Explainer:
+    params.setdefault("window", occlusion_window(input_size)[0])
+    params.setdefault("stride", max(1, int(params["window"]) // 2))
+    params.setdefault("coarse_window", 2 * int(params["window"]))
+    params.setdefault("baseline", black)
+    return CoarseToFineOcclusion(model, **params)  # coarse stride coarse_window // 2, top fraction: its defaults
+
+
 def _ig(model: nn.Module, *, input_size: int, black: Tensor | float, **params: Any) -> Explainer:
     params.setdefault("n_steps", IG_STEPS)
     params.setdefault("baseline", black)
@@ -105,6 +119,7 @@ EXPLAINERS: Mapping[str, ExplainerInfo] = MappingProxyType({
     "se_map": ExplainerInfo("se_map", "SE map", lambda m, *, input_size, black, **kw: SEMapExplainer(m, **kw),
                             needs_se=True),
     "occlusion": ExplainerInfo("occlusion", "Occlusion", _occlusion),
+    "occlusion_coarse": ExplainerInfo("occlusion_coarse", "Occlusion (coarse to fine)", _occlusion_coarse),
     "integrated_gradients": ExplainerInfo("integrated_gradients", "Integrated gradients", _ig),
     "saliency": ExplainerInfo("saliency", "Saliency", lambda m, *, input_size, black, **kw: Saliency(m, **kw)),
 })

@@ -20,8 +20,8 @@ from fer_explain.train import CheckpointInput, load_checkpoint, shipped_checkpoi
 
 
 def test_documented_defaults() -> None:
-    assert list_explainers() == ["cam", "gradcam", "gradcam++", "integrated_gradients", "occlusion", "saliency",
-                                 "se_map"]
+    assert list_explainers() == ["cam", "gradcam", "gradcam++", "integrated_gradients", "occlusion",
+                                 "occlusion_coarse", "saliency", "se_map"]
     assert occlusion_window(48) == (8, 4) and occlusion_window(64) == (10, 5) and occlusion_window(224) == (37, 18)
     assert dict(REGION_DEFAULTS) == {"region_set": "symmetric", "margin": "5%"}
     model = create_model("deep_emotion")

@@ -1,0 +1,136 @@
+"""Coarse-to-fine occlusion: exact where it refines, counted forwards, clear argument errors, hook hygiene."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from fer_explain.explain import (
+    CoarseToFineOcclusion,
+    SlidingOcclusion,
+    black_baseline,
+    list_explainers,
+    make_explainer,
+)
+from fer_explain.explain.occlusion_coarse import DEFAULT_TOP_FRACTION, ForwardCounter
+
+
+def _fine_window_means(pixel_map: torch.Tensor, starts: list[int], window: int) -> torch.Tensor:
+    """(N, H, W) -> (N, P) mean over each fine window, row-major (starts are in the image)."""
+    return torch.stack([pixel_map[:, r:r + window, q:q + window].mean(dim=(1, 2)) for r in starts for q in starts], 1)
+
+
+def test_fraction_one_is_exact_sliding_occlusion(tiny) -> None:
+    model, make_x = tiny("vgg_fer", in_chans=1, input_size=48)  # the shipped checkpoint's input
+    x, black = make_x(3), black_baseline(model)
+    exact = SlidingOcclusion(model, 8, 4, black, chunk=31).attribute(x)  # explicit: no calibration
+    full = CoarseToFineOcclusion(model, 8, 4, black, top_fraction=1.0, images_per_forward=50).attribute(x)
+    torch.testing.assert_close(full.maps, exact.maps, atol=1e-6, rtol=0)
+    torch.testing.assert_close(full.raw, exact.raw, atol=1e-6, rtol=0)
+    assert full.extras["refined"].all() and "coarse_map" not in full.extras  # no coarse sweep at 1.0
+    explainer = CoarseToFineOcclusion(model, 8, 4, black, top_fraction=1.0, images_per_forward=50)
+    assert explainer.attribute(x).extras["forwards"] == explainer.last_forwards == 3 * (1 + 121)
+    assert torch.equal(full.targets, exact.targets)
+
+
+def test_fraction_below_one_counts_its_forwards_and_is_exact_where_it_refines(tiny) -> None:
+    model, make_x = tiny("vgg_fer", in_chans=1, input_size=48)  # the shipped checkpoint's input
+    x, black = make_x(4), black_baseline(model)
+    exact = SlidingOcclusion(model, 8, 4, black, chunk=31).attribute(x)  # explicit: no calibration
+    explainer = CoarseToFineOcclusion(model, 8, 4, black, top_fraction=0.1, images_per_forward=64)
+    outside = ForwardCounter()
+    handle = model.register_forward_pre_hook(outside)
+    try:
+        exp = explainer.attribute(x)
+    finally:
+        handle.remove()
+    k = math.ceil(0.1 * 121)  # 13 fine windows per face
+    assert exp.extras["forwards"] == explainer.last_forwards == outside.images == 4 * (1 + 25 + k)
+    assert exp.extras["forward_calls"] == outside.calls == 1 + 2 + 1  # unoccluded; coarse 2 x 50; fine 1 x 52
+    refined = exp.extras["refined"]
+    assert refined.shape == (4, 11, 11) and refined.flatten(1).sum(1).tolist() == [k] * 4
+    torch.testing.assert_close(exp.raw[refined], exact.raw[refined], atol=1e-6, rtol=0)
+    assert not torch.allclose(exp.raw[~refined], exact.raw[~refined], atol=1e-6)  # the rest is estimated
+    # the refined windows are the top k by the coarse map's mean over each fine window
+    score = _fine_window_means(exp.extras["coarse_map"], list(range(0, 41, 4)), 8)
+    assert torch.equal(refined.flatten(1), torch.zeros_like(refined.flatten(1)).scatter(
+        1, torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k], True))
+    # unrefined windows: the coarse score times the face's non-negative least-squares factor
+    scale = exp.extras["scale"]
+    assert (scale >= 0).all()
+    torch.testing.assert_close(exp.raw.flatten(1)[~refined.flatten(1)], (score * scale[:, None])[~refined.flatten(1)])
+    coarse = SlidingOcclusion(model, 16, 8, black, chunk=25).attribute(x)
+    torch.testing.assert_close(exp.extras["coarse_map"], coarse.maps, atol=1e-6, rtol=0)
+    assert exp.maps.shape == (4, 48, 48) and torch.isfinite(exp.maps).all()
+
+
+def test_registry_defaults() -> None:
+    from fer_explain.models import create_model
+
+    assert "occlusion_coarse" in list_explainers()
+    model = create_model("vgg_fer", width=0.125, in_chans=1, input_size=48)
+    black = torch.full((1, 1, 1), -1.0)
+    occ = make_explainer("occlusion_coarse", model, input_size=48, black=black)
+    assert isinstance(occ, CoarseToFineOcclusion) and torch.equal(occ.baseline, black)
+    assert (occ.window, occ.stride, occ.coarse_window, occ.coarse_stride) == (8, 4, 16, 8)
+    assert occ.top_fraction == DEFAULT_TOP_FRACTION and 0 < DEFAULT_TOP_FRACTION <= 1
+    wide = make_explainer("Occlusion (coarse to fine)", model, input_size=64, black=black, top_fraction=0.5)
+    assert (wide.window, wide.stride, wide.coarse_window, wide.coarse_stride, wide.top_fraction) == (10, 5, 20, 10, 0.5)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"top_fraction": 0.0}, r"top_fraction must be in \(0, 1\], got 0.0"),
+    ({"top_fraction": 1.5}, r"top_fraction must be in \(0, 1\], got 1.5"),
+    ({"top_fraction": -0.2}, "top_fraction"),
+    ({"top_fraction": float("nan")}, "top_fraction"),
+    ({"coarse_window": 8}, r"coarse_window \(8\) must be larger than the fine window \(8\)"),
+    ({"coarse_window": 4}, r"coarse_window \(4\) must be larger"),
+    ({"coarse_window": 0}, "coarse_window must be an integer >= 1"),
+    ({"coarse_stride": 0}, "coarse_stride must be an integer >= 1"),
+    ({"images_per_forward": 0}, "images_per_forward must be an integer >= 1"),
+])
+def test_bad_arguments_are_named(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        CoarseToFineOcclusion(nn.Linear(2, 2), 8, 4, **kwargs)
+
+
+class _Tiny(nn.Module):
+    """conv -> BN -> ReLU -> dropout -> GAP -> linear on 8x8 faces; fails on forward call ``fail_at``."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5))
+        self.head = nn.Linear(4, 3)
+        self.fail_at, self.calls = fail_at, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise RuntimeError("forward failed on purpose")
+        return self.head(self.body(x).mean(dim=(2, 3)))
+
+
+def _hooks(model: nn.Module) -> int:
+    return sum(len(getattr(m, a)) for m in model.modules() for a in ("_forward_hooks", "_forward_pre_hooks"))
+
+
+@pytest.mark.parametrize("fail_at", [None, 1, 2, 3])  # ok; first pass; coarse sweep; fine sweep
+def test_training_mode_restored_and_no_hooks_left(fail_at: int | None) -> None:
+    model = _Tiny(fail_at).train()
+    model.body[1].eval()  # a mixed mode that must survive exactly
+    modes = {n: m.training for n, m in model.named_modules()}
+    explainer = CoarseToFineOcclusion(model, 2, 1, 0.0, top_fraction=0.25, images_per_forward=1000)
+    x = torch.randn(2, 1, 8, 8)
+    if fail_at is None:
+        exp = explainer.attribute(x)
+        assert exp.maps.shape == (2, 8, 8) and exp.extras["forwards"] == 2 * (1 + 9 + math.ceil(0.25 * 49))
+    else:
+        with pytest.raises(RuntimeError, match="on purpose"):
+            explainer.attribute(x)
+        assert model.calls == fail_at
+    assert _hooks(model) == 0
+    assert {n: m.training for n, m in model.named_modules()} == modes
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())
