@@ -11,6 +11,7 @@ import argparse
 from types import ModuleType
 
 from fer_explain.cli import (
+    au_alignment,
     check_manifest,
     evaluate,
     explain,
@@ -26,7 +27,7 @@ from fer_explain.cli.common import version
 from fer_explain.cli.errors import ArgumentParser
 
 COMMANDS: tuple[ModuleType, ...] = (manifest, check_manifest, synth, landmarks, train, evaluate, report, explain,
-                                    region_study, notebooks)
+                                    region_study, au_alignment, notebooks)
 """The subcommand modules, in the order ``--help`` lists them."""
 
 DEBUG_HELP = "on an error, show the Python traceback too (user errors otherwise print one message)"

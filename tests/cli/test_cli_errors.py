@@ -188,6 +188,7 @@ BAD_INPUTS = {
     "explain": (["{tmp}/absent_ckpt", "{manifest}", "--out", "{tmp}/ex", "--methods", "gradcam,tea_leaves"],
                 "argument --methods: unknown explanation method(s) ['tea_leaves']"),
     "notebooks": (["--only", "99_nope", "--out", "{tmp}/nb"], "notebook '99_nope' matches no notebook"),
+    "au-alignment": (["{tmp}/absent_ckpt", "{manifest}", "--out", "{tmp}/au"], "{tmp}/absent_ckpt"),
     "region-study": (["{manifest}", "--out", "{tmp}/rs", "--variant", "resize"],
                      "argument --variant: 'resize' is not one of seed 002's Table 5 variants"),
 }
