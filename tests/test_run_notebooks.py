@@ -7,7 +7,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_explain.run_notebooks import NotebookRunError, find_notebooks, inject_parameters, run_series
+from fer_explain.run_notebooks import (
+    OUT_DIR_ENV,
+    NotebookRunError,
+    failure_line,
+    find_notebooks,
+    inject_parameters,
+    run_series,
+)
 
 pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
@@ -65,18 +72,22 @@ def test_run_series_injects_parameters_sets_cwd_and_collects_figures(tmp_path: P
 def test_run_series_writes_failed_notebook_and_reports_it(tmp_path: Path) -> None:
     src = tmp_path / "nbs"
     src.mkdir()
-    _write(src / "01_broken.ipynb", [("code", "print('before')", []), ("code", "raise ValueError('boom 123')", []),
-                                     ("code", "print('after')", [])])
+    broken = _write(src / "01_broken.ipynb", [("code", "print('before')", []),
+                                              ("code", "raise ValueError('boom 123')", []),
+                                              ("code", "print('after')", [])])
+    stored = nbformat.read(broken, as_version=4)  # committed with outputs, as the real notebooks are
+    stored.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="after (stale)\n")]
+    nbformat.write(stored, broken)
     out = tmp_path / "results"
 
-    with pytest.raises(NotebookRunError, match=r"01_broken\.ipynb .*boom 123"):
+    with pytest.raises(NotebookRunError, match=r"01_broken\.ipynb: cell 1 raised ValueError: boom 123"):
         run_series(out, notebooks=["01"], folder=src, timeout=120, verbose=False)
 
     nb = nbformat.read(out / "01_broken.ipynb", as_version=4)
     assert "before" in _stream_text(nb)
     assert "failed: ValueError: boom 123" in (out / "index.html").read_text()
     assert nb.cells[1].outputs[0]["output_type"] == "error"
-    assert nb.cells[2].get("outputs", []) == []   # execution stopped at the error
+    assert nb.cells[2].get("outputs", []) == []   # execution stopped at the error; no stale output is kept
 
 
 def test_find_notebooks_orders_and_resolves_names(tmp_path: Path) -> None:
@@ -97,3 +108,48 @@ def test_inject_parameters_refuses_non_literals() -> None:
         inject_parameters(nb, {"not valid": 1})
     inject_parameters(nb, {"N": 3, "PATH": None})
     assert nb.cells[0].source == "# Parameters\nN = 3\nPATH = None"
+
+
+def test_a_failed_notebook_is_one_plain_line_naming_it_the_cell_and_its_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(OUT_DIR_ENV, raising=False)
+    src = tmp_path / "nbs"
+    src.mkdir()
+    _write(src / "02_fails.ipynb", [("markdown", "# fails", []),
+                                    ("code", f"import os\nprint('kept in', os.environ['{OUT_DIR_ENV}'])", []),
+                                    ("code", "raise KeyError('split(s) [\\'privatetest\\'] not in manifest')", [])])
+    out = tmp_path / "results"
+
+    with pytest.raises(NotebookRunError) as info:
+        run_series(out, folder=src, timeout=120, verbose=True)
+
+    expected = "02_fails.ipynb: cell 2 raised KeyError: \"split(s) ['privatetest'] not in manifest\""
+    assert str(info.value).splitlines() == ["1 of 1 notebooks failed:", f"  {expected} (see {out / '02_fails.ipynb'})"]
+    printed = [line for line in capsys.readouterr().out.splitlines() if "02_fails" in line and "FAILED" in line]
+    assert len(printed) == 1 and expected in printed[0] and "\x1b" not in printed[0]
+    # what a notebook trains is kept under <out>/trained/<notebook> unless FER_EXPLAIN_OUT_DIR is set
+    assert f"kept in {(out / 'trained' / '02_fails').resolve()}" in _stream_text(nbformat.read(out / "02_fails.ipynb",
+                                                                                                as_version=4))
+
+
+class _CellError(Exception):
+    ename = "\x1b[0;31mValueError\x1b[0m"
+    evalue = "boom\n  \x1b[1m123\x1b[0m"
+
+
+def test_failure_line_strips_colours_and_newlines() -> None:
+    assert failure_line("07_x.ipynb", _CellError(), 2) == "07_x.ipynb: cell 2 raised ValueError: boom 123"
+    message = "A cell timed out while it was being executed, after 600 seconds.\n-------------------\nslow()\n-----"
+    assert failure_line("03_x.ipynb", TimeoutError(message), 12) == \
+        "03_x.ipynb: cell 12 raised TimeoutError: A cell timed out while it was being executed, after 600 seconds."
+    assert failure_line("07_x.ipynb", RuntimeError("\nKernel died\n\nbefore the end")) == \
+        "07_x.ipynb: raised RuntimeError: Kernel died"
+
+
+def test_a_timed_out_cell_is_named(tmp_path: Path) -> None:
+    src = tmp_path / "nbs"
+    src.mkdir()
+    _write(src / "03_slow.ipynb", [("markdown", "# slow", []), ("code", "x = 1", []),
+                                   ("code", "import time\ntime.sleep(30)", []), ("code", "print('never')", [])])
+    with pytest.raises(NotebookRunError, match=r"03_slow\.ipynb: cell 2 raised CellTimeoutError: A cell timed out"):
+        run_series(tmp_path / "results", folder=src, timeout=3, verbose=False)

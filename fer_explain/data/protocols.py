@@ -35,6 +35,18 @@ The paper's numbers and what is assumed:
   stratified 3,500-face validation carve (seed 0), test = PublicTest, scored once; PrivateTest unused.
   The shipped FER2013 checkpoints were trained with it (``fer-explain manifest fer2013 DIR
   --carve-val 3500`` builds the same split).
+* **Seed 001's AffectNet** (:func:`seed001_affectnet`; Huang et al., Sci. Rep. 13:8425, 2023) -- the
+  paper's seven categories (contempt dropped: the one place AffectNet's class count is decided for
+  seed 001, :data:`SEED001_AFFECTNET`), train = AffectNet's training set, test = its validation set
+  (the paper's "validation accuracy"; the recipe keeps the last epoch, so nothing is selected on it).
+
+**Which protocol runs** (:func:`choose_protocol`): every protocol lists the adapter splits it needs
+(:data:`REQUIRED_SPLITS`), and they are checked before anything is trained. When a manifest lacks one
+and the protocol has a fallback (:data:`FALLBACKS`) the fallback runs and the returned note says so:
+FER2013's image-folder layout has only ``train/`` and ``test/`` (= PublicTest), no PrivateTest, so
+seed 004's test split (PrivateTest) falls back to PublicTest under the project protocol (validation
+then comes from Training, never from the test faces). :func:`limit_splits` caps splits at a number
+of faces (a stratified draw) for quick CPU runs.
 """
 
 from __future__ import annotations
@@ -51,18 +63,26 @@ import pandas as pd
 from fer_explain.data.errors import ManifestError, Problem
 from fer_explain.data.manifest import Manifest
 from fer_explain.data.splits import carve_validation, per_class_draw, stratified_draw, stratified_split
+from fer_explain.labels import BASIC7
 
 __all__ = [
+    "FALLBACKS",
     "PROJECT_FER2013",
     "PROTOCOLS",
+    "REQUIRED_SPLITS",
+    "SEED001_AFFECTNET",
     "SEED004_CKPLUS",
     "SEED004_FER2013",
     "SEED004_FERG",
     "SEED004_JAFFE",
+    "ProtocolChoice",
     "ProtocolValue",
     "apply_protocol",
+    "choose_protocol",
+    "limit_splits",
     "project_fer2013",
     "protocol_table",
+    "seed001_affectnet",
     "seed004_ckplus",
     "seed004_fer2013",
     "seed004_ferg",
@@ -118,6 +138,15 @@ SEED004_FER2013: Mapping[str, ProtocolValue] = MappingProxyType({
     "val_draw": _P("stratified", "assumed: the paper does not say which 3,500 (the other 89 are unused)"),
     "seed": _P(0, _SEED_ASSUMED),
 })
+SEED001_AFFECTNET: Mapping[str, ProtocolValue] = MappingProxyType({
+    "classes": _P(BASIC7.classes, 'paper, "Dataset": "In this study, we use seven categories, surprise, fear, disgust, '
+                                  'anger, sadness, happiness and neutrality, in AffectNet" (contempt dropped)'),
+    "train": _P("train", "paper: the model is trained on AffectNet (its manually annotated training set, assumed)"),
+    "test": _P("val", 'paper, Tables 2-3: accuracies are "validation accuracies"; scored on AffectNet\'s validation '
+                      "set (its test set is not public: assumed)"),
+    "val": _P(None, "assumed: the paper selects no epoch (the seed001 recipe keeps the last one), so no faces are "
+                    "held out for selection"),
+})
 PROJECT_FER2013: Mapping[str, ProtocolValue] = MappingProxyType({
     "n_val": _P(3500, "the project's choice (the size of seed 004's validation set), carved from Training"),
     "val_draw": _P("stratified", "the project's choice"),
@@ -146,12 +175,31 @@ def _require(manifest: Manifest, who: str, **columns: str) -> None:
                             source=f"manifest {manifest.name or '(unnamed)'}")
 
 
-def _require_splits(manifest: Manifest, who: str, needed: tuple[str, ...]) -> None:
+REQUIRED_SPLITS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "seed004_fer2013": ("train", "publictest", "privatetest"),
+    "project_fer2013": ("train", "publictest"),
+    "seed001_affectnet": ("train", "val"),
+})
+"""The adapter splits a protocol reads (protocols not listed need none: they draw their own)."""
+
+_SPLIT_HINTS: Mapping[str, str] = MappingProxyType({
+    "seed004_fer2013": "FER2013's Usage as the adapter names it",
+    "project_fer2013": "FER2013's Usage as the adapter names it",
+    "seed001_affectnet": "AffectNet's training.csv and validation.csv",
+})
+
+
+def _missing_splits(manifest: Manifest, protocol: str) -> list[str]:
     present = set(manifest.df["split"].astype(str))
-    missing = [s for s in needed if s not in present]
+    return [s for s in REQUIRED_SPLITS.get(protocol, ()) if s not in present]
+
+
+def _require_splits(manifest: Manifest, protocol: str) -> None:
+    missing = _missing_splits(manifest, protocol)
     if missing:
-        raise ManifestError([Problem(f"{who} needs split(s) {missing} (FER2013's Usage as the adapter names it); "
-                                     f"the manifest has {sorted(present)}", column="split")],
+        present = sorted(set(manifest.df["split"].astype(str)))
+        raise ManifestError([Problem(f"{protocol} needs split(s) {missing} ({_SPLIT_HINTS[protocol]}); "
+                                     f"the manifest has {present}", column="split")],
                             source=f"manifest {manifest.name or '(unnamed)'}")
 
 
@@ -234,7 +282,7 @@ def seed004_fer2013(manifest: Manifest, seed: int | None = None, *, n_val: int |
     """Seed 004's FER2013 split as this project reads it (:data:`SEED004_FER2013`): train = all of Training,
     val = ``n_val`` (3,500) PublicTest faces (stratified), test = PrivateTest; other PublicTest faces
     ``unused``. Needs the adapter's ``train`` / ``publictest`` / ``privatetest`` splits."""
-    _require_splits(manifest, "seed004_fer2013", ("train", "publictest", "privatetest"))
+    _require_splits(manifest, "seed004_fer2013")
     seed = _value(SEED004_FER2013, "seed", seed)
     nv = _value(SEED004_FER2013, "n_val", n_val)
     orig = manifest.df["split"].astype(str).to_numpy()
@@ -256,12 +304,29 @@ def project_fer2013(manifest: Manifest, seed: int | None = None, *, n_val: int |
     The carve is :func:`~fer_explain.data.splits.carve_validation`'s, so the validation faces are the
     ones ``fer-explain manifest fer2013 DIR --carve-val 3500`` (seed 0) holds out.
     """
-    _require_splits(manifest, "project_fer2013", ("train", "publictest"))
+    _require_splits(manifest, "project_fer2013")
     seed = _value(PROJECT_FER2013, "seed", seed)
     nv = _value(PROJECT_FER2013, "n_val", n_val)
     carved = carve_validation(manifest, nv, seed=seed).df["split"].astype(str).to_numpy()
     split = np.where(carved == "publictest", "test", np.where(np.isin(carved, ["train", "val"]), carved, "unused"))
     return _result(manifest, split.astype(object))
+
+
+# --------------------------------------------------------------------------- seed 001
+def seed001_affectnet(manifest: Manifest) -> Manifest:
+    """Seed 001's AffectNet (:data:`SEED001_AFFECTNET`): its seven categories (contempt faces dropped, label
+    space basic7), train = AffectNet's training set, test = its validation set, no validation split.
+
+    Takes the adapter's manifest as built (8 classes by default, or already 7): under seed 001 AffectNet
+    has 7 classes whatever the adapter was asked for, and this table is the one place that says so.
+    """
+    _require_splits(manifest, "seed001_affectnet")
+    m = manifest.with_label_space(SEED001_AFFECTNET["classes"].value)
+    orig = m.df["split"].astype(str).to_numpy()
+    split = np.full(len(m), "unused", dtype=object)
+    split[orig == SEED001_AFFECTNET["train"].value] = "train"
+    split[orig == SEED001_AFFECTNET["test"].value] = "test"
+    return _result(m, split)
 
 
 PROTOCOLS: Mapping[str, tuple[Any, Mapping[str, ProtocolValue]]] = MappingProxyType({
@@ -270,8 +335,14 @@ PROTOCOLS: Mapping[str, tuple[Any, Mapping[str, ProtocolValue]]] = MappingProxyT
     "seed004_ferg": (seed004_ferg, SEED004_FERG),
     "seed004_fer2013": (seed004_fer2013, SEED004_FER2013),
     "project_fer2013": (project_fer2013, PROJECT_FER2013),
+    "seed001_affectnet": (seed001_affectnet, SEED001_AFFECTNET),
 })
 """Every preset by name: ``(function, table of values)``."""
+
+FALLBACKS: Mapping[str, str] = MappingProxyType({"seed004_fer2013": "project_fer2013"})
+"""Protocol -> the one :func:`choose_protocol` runs when a manifest lacks a split the first needs: seed 004's
+FER2013 test set is PrivateTest, which FER2013's image folders do not hold; the project protocol tests on
+PublicTest and carves its validation faces from Training."""
 
 
 def _lookup(name: str) -> tuple[Any, Mapping[str, ProtocolValue]]:
@@ -293,3 +364,89 @@ def protocol_table(name: str) -> pd.DataFrame:
     table = _lookup(name)[1]
     return pd.DataFrame({"value": [repr(v.value) for v in table.values()], "source": [v.source for v in table.values()]},
                         index=pd.Index(list(table), name="field"))
+
+
+@dataclass(frozen=True)
+class ProtocolChoice:
+    """What :func:`choose_protocol` ran: the split ``manifest`` (``train`` / ``val`` / ``test`` / ``unused``),
+    the protocol ``requested`` and the one ``applied`` (they differ after a fallback), and a one-line ``note``
+    naming both, why, and the split sizes. ``str()`` is the note."""
+
+    manifest: Manifest
+    requested: str
+    applied: str
+    note: str
+
+    @property
+    def fell_back(self) -> bool:
+        """True when the requested protocol could not run on this manifest and its fallback did."""
+        return self.applied != self.requested
+
+    def __str__(self) -> str:
+        return self.note
+
+
+def _sizes(manifest: Manifest) -> str:
+    counts = manifest.df["split"].astype(str).value_counts()
+    return ", ".join(f"{s} {int(counts[s]):,}" for s in ("train", "val", "test") if s in counts)
+
+
+def choose_protocol(name: str, manifest: Manifest, **options: Any) -> ProtocolChoice:
+    """Run the protocol ``name`` on ``manifest``, or its fallback (:data:`FALLBACKS`) when the manifest lacks a
+    split ``name`` needs (:data:`REQUIRED_SPLITS`), before any training: e.g. ``seed004_fer2013`` on FER2013's
+    image folders (no PrivateTest) becomes ``project_fer2013``, whose test split is PublicTest.
+
+    ``options`` go to the protocol that runs. Raises :class:`~fer_explain.data.errors.ManifestError` naming the
+    missing splits when neither the protocol nor its fallback can run, and
+    :class:`~fer_explain.data.errors.UnknownNameError` for an unknown name.
+    """
+    _lookup(name)
+    applied = name
+    missing = _missing_splits(manifest, name)
+    if missing and name in FALLBACKS:
+        fallback = FALLBACKS[name]
+        still = _missing_splits(manifest, fallback)
+        if still:
+            present = sorted(set(manifest.df["split"].astype(str)))
+            raise ManifestError([Problem(f"{name} needs split(s) {missing} and its fallback {fallback} needs "
+                                         f"{still} ({_SPLIT_HINTS[name]}); the manifest has {present}",
+                                         column="split")], source=f"manifest {manifest.name or '(unnamed)'}")
+        applied = fallback
+    out = apply_protocol(applied, manifest, **options)  # a protocol without fallback names its missing splits
+    test_from = sorted(set(out.df.loc[out.df["split"] == "test", "original_split"].astype(str)))
+    where = f" (test = {', '.join(test_from)})" if test_from else ""
+    note = f"{applied}: {_sizes(out)}{where}"
+    if applied != name:
+        present = sorted(set(manifest.df["split"].astype(str)))
+        wanted = _lookup(name)[1].get("test")
+        swap = f"test split {wanted.value} -> {', '.join(test_from)}; " if wanted is not None and test_from else ""
+        note = (f"{name} needs split(s) {missing}, which manifest {manifest.name or '(unnamed)'!r} lacks (it has "
+                f"{present}): {swap}fell back to {note}")
+    return ProtocolChoice(out, name, applied, note)
+
+
+def limit_splits(manifest: Manifest, limits: Mapping[str, int | None], seed: int = 0) -> Manifest:
+    """A copy of ``manifest`` in which each split named in ``limits`` keeps at most that many faces, a stratified
+    draw (:func:`~fer_explain.data.splits.stratified_draw`, ``seed``); the faces left out become ``unused``.
+
+    For quick CPU runs of a protocol (e.g. ``{"train": 4000, "val": 1000}``); ``None`` keeps a split whole, and
+    a split the manifest lacks is an error naming the present ones.
+    """
+    df = manifest.df
+    present = sorted(set(df["split"].astype(str)))
+    unknown = [s for s in limits if s not in present]
+    if unknown:
+        raise ManifestError([Problem(f"limit_splits: split(s) {unknown} not in the manifest; it has {present}",
+                                     column="split")], source=f"manifest {manifest.name or '(unnamed)'}")
+    split = df["split"].to_numpy(dtype=object).copy()
+    for name, n in limits.items():
+        rows = np.flatnonzero(split == name)
+        if n is None or int(n) >= len(rows):
+            continue
+        if int(n) < 1:
+            raise ValueError(f"limit_splits: {name!r} must keep at least 1 face, got {n}")
+        keep = rows[stratified_draw(df["label"].to_numpy()[rows], int(n), seed)]
+        split[np.setdiff1d(rows, keep)] = "unused"
+    out = df.copy()
+    out["split"] = split
+    return manifest.replace(out)

@@ -11,7 +11,10 @@ expression, valence, arousal``; ``facial_landmarks`` is ``"x1;y1;...;x68;y68"``.
 
 Expression codes: 0 neutral, 1 happiness, 2 sadness, 3 surprise, 4 fear, 5 disgust, 6 anger,
 7 contempt, 8 None, 9 Uncertain, 10 No-Face. Codes 8-10 are not emotions and are dropped (counted
-as ``none``/``uncertain``/``no_face``); ``classes=7`` also drops contempt (``contempt``). Boxes go to
+as ``none``/``uncertain``/``no_face``); ``classes=7`` also drops contempt (``contempt``). The adapter
+reads AffectNet as it is (8 classes by default); a paper's class count belongs to its protocol: seed
+001's seven (contempt dropped) come with ``apply_protocol("seed001_affectnet", manifest)``
+(:data:`fer_explain.data.protocols.SEED001_AFFECTNET`), whichever ``classes`` built it. Boxes go to
 ``box_x/box_y/box_w/box_h``, landmarks to ``landmarks`` with ``landmark_source="dataset"``, and
 ``valence``/``arousal`` are kept. ``training.csv`` -> split ``train``, ``validation.csv`` -> ``val``.
 Errors name the CSV and the row as ``line L (data row R)``: ``L`` is the line in an editor (the
@@ -67,7 +70,8 @@ def build_affectnet_manifest(
 
     Args:
         root: the dataset folder (holding the CSVs).
-        classes: 8 (default) keeps contempt; 7 drops it.
+        classes: 8 (default) keeps contempt; 7 drops it. Under seed 001 apply the ``seed001_affectnet``
+            protocol instead, which decides its seven classes in one place.
         images_dir: the image folder, relative to ``root`` (or absolute); the CSV paths are relative
             to it.
         files: split name -> CSV file under ``root``; default ``{"train": "training.csv",
