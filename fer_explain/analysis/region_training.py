@@ -204,14 +204,14 @@ def train_region_models(
             x = inputs(faces)
             if view is not None:
                 x = view(x)
-            return TensorDataset(normalize_inputs(x, stats), torch.as_tensor(faces.labels))
+            return TensorDataset(normalize_inputs(x, stats), torch.as_tensor(np.array(faces.labels)))
 
         if augment:
             train_ds: Dataset = AugmentedRegionDataset(train, region, variant, out_hw, region_set=region_set,
                                                        margin=margin, normalize=stats,
                                                        base=xtr if variant == "pad" else None)
         else:
-            train_ds = TensorDataset(normalize_inputs(xtr, stats), torch.as_tensor(train.labels))
+            train_ds = TensorDataset(normalize_inputs(xtr, stats), torch.as_tensor(np.array(train.labels)))
         del xtr
         val_ds = held_out(val_data) if val_data is not None else None
         test_ds = held_out(test)
