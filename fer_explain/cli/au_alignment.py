@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fer_explain.cli.common import images_per_forward, positive_int
 from fer_explain.cli.errors import UsageError
 
 NAME = "au-alignment"
@@ -18,20 +19,6 @@ FLAGS: dict[str, str] = {
     "batch_size": "--batch-size", "images_per_forward": "--images-per-forward", "manifest": "MANIFEST",
 }
 """au_alignment's (and explain_dataset's) parameter -> the flag that sets it (for the error messages)."""
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _images(text: str) -> int | str:
-    return "auto" if text == "auto" else _positive(text)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,13 +39,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split to score (default test)")
     p.add_argument("--methods", help="comma-separated explainers of the registry (default: every one the model "
                    "can run)")
-    p.add_argument("--max-faces", type=_positive, help="score a class-stratified draw of this many faces "
+    p.add_argument("--max-faces", type=positive_int, help="score a class-stratified draw of this many faces "
                    "(default: every face of the split)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draw, the random reference and tie-breaking")
     p.add_argument("--upsample", type=int, default=1, choices=(0, 1, 2),
                    help="dlib's upsampling for faces without landmarks (default 1)")
-    p.add_argument("--batch-size", type=_positive, default=32, help="faces per explainer call (default 32)")
-    p.add_argument("--images-per-forward", type=_images, default=128,
+    p.add_argument("--batch-size", type=positive_int, default=32, help="faces per explainer call (default 32)")
+    p.add_argument("--images-per-forward", type=images_per_forward, default=128,
                    help="occluded images per forward pass (default 128), or 'auto'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

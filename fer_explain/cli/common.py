@@ -19,6 +19,22 @@ if TYPE_CHECKING:
     from fer_explain.data.manifest import Manifest
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type=``: an integer >= 1 (else argparse names the flag in its one-line error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def images_per_forward(text: str) -> int | str:
+    """argparse ``type=`` of ``--images-per-forward``: ``auto`` or a positive integer."""
+    return "auto" if text == "auto" else positive_int(text)
+
+
 def parse_options(pairs: Sequence[str], flag: str = "--opt") -> dict[str, object]:
     """``["classes=8", "aligned=False"]`` -> ``{"classes": 8, "aligned": False}`` (Python literals or strings).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fer_explain.cli.common import images_per_forward, positive_int
 from fer_explain.cli.errors import UsageError
 
 NAME = "explain"
@@ -21,20 +22,6 @@ FLAGS: dict[str, str] = {
     "dtype": "--dtype", "images_per_forward": "--images-per-forward", "out_dir": "--out", "margin": "--margin",
 }
 """explain_dataset's parameter -> the flag that sets it (for the error messages)."""
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _images(text: str) -> int | str:
-    return "auto" if text == "auto" else _positive(text)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -67,11 +54,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "the region set)")
     p.add_argument("--region-set", help="region set (default symmetric)")
     p.add_argument("--margin", help="region hull margin, e.g. 5%% or 2 (pixels); default 5%%")
-    p.add_argument("--shard-size", type=_positive, default=512, help="faces per shard file (default 512)")
-    p.add_argument("--batch-size", type=_positive, default=32, help="faces per explainer call (default 32)")
+    p.add_argument("--shard-size", type=positive_int, default=512, help="faces per shard file (default 512)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="faces per explainer call (default 32)")
     p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16",
                    help="dtype of the stored maps (default float16)")
-    p.add_argument("--images-per-forward", type=_images, default=128,
+    p.add_argument("--images-per-forward", type=images_per_forward, default=128,
                    help="occluded images per forward pass (default 128), or 'auto' to measure the fastest once "
                    "(recorded for resumes, but not bit-reproducible between fresh runs)")
     p.add_argument("--device", default="cpu")
