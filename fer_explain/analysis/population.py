@@ -8,6 +8,11 @@ face's 68 landmarks onto the reference landmarks. :func:`population_maps` averag
 per emotion, :func:`plot_population_grid` draws an emotion x dataset grid, and
 :func:`sparsity_by_emotion` summarises how concentrated the maps are (Gini index).
 
+:func:`population_maps` also takes the output of ``fer-explain explain`` instead of maps computed here:
+a :class:`~fer_explain.analysis.explain_output.RunMaps` (:func:`~fer_explain.analysis.explain_output.run_maps`)
+or a loaded run with ``method=`` (:func:`~fer_explain.analysis.explain_output.load_explain_run`), whose
+stored maps, landmarks in the view and true labels it uses; nothing is recomputed.
+
 Coordinates are pixel-index coordinates (``(x, y) = (column, row)``, the point ``(j, i)`` is the
 centre of pixel ``[i, j]``), as everywhere in :mod:`fer_explain.faces`.
 """
@@ -146,22 +151,48 @@ def _labels(labels: Any, n: int) -> np.ndarray:
     return lab
 
 
+def _from_run(maps: Any, landmarks: Any, labels: Any, classes: Sequence[str] | None,
+              method: str | None) -> tuple[Any, Any, Any, Sequence[str] | None]:
+    """Unpack an ``explain`` run (or one method's :class:`RunMaps`) into maps, landmarks, labels, classes;
+    anything else passes through. Arguments given explicitly win over the run's."""
+    if hasattr(maps, "record") and hasattr(maps, "shard_paths"):  # an ExplainRun
+        from fer_explain.analysis.explain_output import run_maps
+
+        if method is None:
+            raise ValueError(f"a loaded explain run holds several methods ({maps.record['key']['methods']}): "
+                             "pass method=")
+        maps = run_maps(maps, method)
+    if hasattr(maps, "explanation") and hasattr(maps, "label_names"):  # RunMaps
+        run = maps
+        landmarks = run.landmarks if landmarks is None else landmarks
+        labels = run.label_names if labels is None else labels
+        classes = run.classes if classes is None else classes
+        maps = run.explanation
+    return maps, landmarks, labels, classes
+
+
 def population_maps(
     maps: Any,
-    landmarks: Any | None,
-    labels: Any,
-    classes: Sequence[str],
+    landmarks: Any | None = None,
+    labels: Any = None,
+    classes: Sequence[str] | None = None,
     reference: np.ndarray | None = None,
     normalize: str | None = "sum",
     align: bool = True,
+    *,
+    method: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Mean aligned map per emotion.
 
     Args:
-        maps: ``(N, H, W)`` maps or an :class:`~fer_explain.explain.Explanation`.
+        maps: ``(N, H, W)`` maps, an :class:`~fer_explain.explain.Explanation`, one method's maps of an
+            ``explain`` run (:class:`~fer_explain.analysis.explain_output.RunMaps`), or a loaded run
+            (:class:`~fer_explain.analysis.dataset_explain.ExplainRun`, with ``method``): a run supplies
+            ``landmarks`` (in the view), ``labels`` (each face's true label) and ``classes`` unless given.
         landmarks: ``(N, 68, 2)`` in the maps' pixel coordinates (``None`` with ``align=False``).
-        labels: ``(N,)`` class indices into ``classes`` (or names).
+        labels: ``(N,)`` class indices into ``classes`` (or names; names outside ``classes`` are left out).
         classes: emotion names.
+        method: the method whose maps to read from a loaded run.
         normalize: per-map scaling before averaging so that every face weighs the same:
             ``"sum"`` (positive part scaled to sum 1), ``"max"`` (positive part scaled to max 1) or
             ``None`` (raw maps).
@@ -171,12 +202,15 @@ def population_maps(
         ``{emotion: (H, W) float32 mean map}`` for the emotions that have faces, in ``classes``
         order.
     """
+    maps, landmarks, labels, classes = _from_run(maps, landmarks, labels, classes, method)
+    if labels is None or classes is None:
+        raise ValueError("population_maps needs labels and classes (or an explain run, which holds them)")
     arr = _maps_array(maps)
     if normalize not in ("sum", "max", None):
         raise ValueError(f"normalize must be 'sum', 'max' or None, got {normalize!r}")
     if align:
         if landmarks is None:
-            raise ValueError("align=True needs landmarks")
+            raise ValueError("align=True needs landmarks (an explain run made with landmarks='none' has none)")
         arr = align_maps(arr, landmarks, reference)
     if normalize is not None:
         pos = np.clip(arr, 0, None)

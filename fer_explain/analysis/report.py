@@ -20,7 +20,8 @@ file                               content
                                    (when every selected row has landmarks)
 ``region_masking.csv``             mean drop in the true class's probability when a region is removed
 ``region_emotion.png``             the first method's table beside the masking table
-``occlusion.png``                  seed 004-style occlusion figure for one face
+``occlusion.png``                  seed 004's occlusion protocol on one face
+                                   (:func:`seed004_occlusion_figure`)
 ``se_maps.png``                    strongest SE channels per block for one face (SE models only)
 ``summary.json``                   accuracy, sample counts, the checkpoint, manifest and file list
 =================================  =================================================================
@@ -32,6 +33,16 @@ are seen in the checkpoint's evaluation view (:class:`~fer_explain.train.inputs.
 same tensors ``evaluate`` scores, with the landmarks mapped into that view); explainers come from the
 one registry (:func:`fer_explain.explain.make_explainer`); the predictions explained are the model's
 (``target`` = predicted class).
+
+From an ``explain`` run (``explain_dir``, ``fer-explain report --explain-dir DIR``): the output folder of
+``fer-explain explain`` (:mod:`~fer_explain.analysis.dataset_explain`) made with the same checkpoint on the
+same manifest split (its ``explain.json`` key: the weights' SHA-256, the split's content hash; anything else
+is refused, :class:`~fer_explain.analysis.explain_output.ExplainOutputError`). Its maps are not recomputed:
+``explanations.png`` shows the run's maps of the chosen faces (the run's methods by default), and the region
+x emotion tables are the run's, over **every face of its split** (not the ``max_explain`` sample), with the
+run's region set and margin; ``region_masking.csv`` comes from the run's region-masking drops when it has
+them (``regions`` method, ``target="label"``) and is computed on the chosen faces otherwise. The run's
+target (true label by default, unlike the report's own maps) is recorded in ``summary.json``.
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ from tqdm.auto import tqdm
 from fer_explain.explain import REGION_DEFAULTS, list_explainers, make_explainer
 from fer_explain.train.inputs import CheckpointInput
 
-__all__ = ["REPORT_METHODS", "explanation_samples", "write_report"]
+__all__ = ["REPORT_METHODS", "explanation_samples", "seed004_occlusion_figure", "write_report"]
 
 REPORT_METHODS: tuple[str, ...] = tuple(list_explainers())
 """Method names :func:`write_report` accepts: the explainer registry's (:func:`fer_explain.explain.list_explainers`)."""
@@ -116,14 +127,58 @@ def explanation_samples(labels: Sequence[int] | np.ndarray, preds: Sequence[int]
     return np.asarray(out, dtype=np.int64)
 
 
+def seed004_occlusion_figure(model: torch.nn.Module, x: Tensor, label: int, black: Tensor, *,
+                             classes: Sequence[str], mean: Sequence[float], std: Sequence[float],
+                             window: int | None = None, stride: int | None = None,
+                             title: str | None = None) -> tuple[Any, Any]:
+    """Seed 004's occlusion protocol on one face, as its Figs. 11-13: ``(figure, explanation)``.
+
+    :func:`~fer_explain.explain.occlusion.seed004_occlusion` slides a **black** ``window`` patch (``black``:
+    the checkpoint's black, :meth:`~fer_explain.train.inputs.CheckpointInput.black`) with ``stride`` over the
+    face ``x`` ``(1, C, H, W)`` (normalised) and scores the **true label** ``label``: the map is the share of
+    covering patches whose occluded prediction is not the true label (seed 004's "region of importance").
+    Defaults: ``window`` = side // 6 (the explainer registry's occlusion window; 8 at 48 px), ``stride`` =
+    window // 2. Nine occluded copies (a 3 x 3 grid of patch positions) show their predictions, red where
+    wrong. The explanation holds ``extras["flip_map"]`` (the map drawn) and ``extras["flip"]``.
+    """
+    from fer_explain.explain.occlusion import seed004_occlusion
+    from fer_explain.viz import plot_occlusion
+
+    side = int(x.shape[-1])
+    window = max(2, side // 6) if window is None else int(window)
+    stride = max(1, window // 2) if stride is None else int(stride)
+    dev = next(model.parameters()).device
+    base = black.to(dev)
+    exp = seed004_occlusion(model, window, stride, baseline=base).attribute(x[:1].to(dev), labels=[int(label)])
+    rows, cols = exp.extras["rows"], exp.extras["cols"]
+    picks = [(rows[round(a)], cols[round(b)]) for a in np.linspace(0, len(rows) - 1, 3)
+             for b in np.linspace(0, len(cols) - 1, 3)]
+    occluded = x[:1].detach().cpu().repeat(len(picks), 1, 1, 1)
+    for j, (r, c) in enumerate(picks):
+        occluded[j, :, r:r + window, c:c + window] = black.cpu()
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        p_occ = model(occluded.to(dev)).float().softmax(1).cpu()
+    model.train(was)
+    shown = _display(occluded, mean, std)
+    examples = [(shown[j], classes[int(p_occ[j].argmax())], float(p_occ[j].max())) for j in range(len(picks))]
+    fig = plot_occlusion(_display(x[:1].detach().cpu(), mean, std)[0], examples, exp.extras["flip_map"][0].numpy(),
+                         true_label=classes[int(label)], classes=list(classes),
+                         title=title or (f"seed 004 occlusion: black {window}x{window} patch, stride {stride}; "
+                                         "map = share of patches that make the prediction wrong for the true label"))
+    return fig, exp
+
+
 def write_report(
     checkpoint: str | os.PathLike[str],
     manifest_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     split: str | None = "test",
     max_samples: int | None = 2000,
-    methods: Sequence[str] = ("gradcam", "occlusion"),
+    methods: Sequence[str] | None = None,
     *,
+    explain_dir: str | os.PathLike[str] | None = None,
     max_explain: int = 64,
     n_examples: int = 6,
     tsne_max: int = 1000,
@@ -143,8 +198,11 @@ def write_report(
         split: the manifest split to report on (``None``: every row).
         max_samples: evaluate at most this many faces, a stratified draw with ``seed``
             (``None``: all).
-        methods: explanation methods (:data:`REPORT_METHODS`); the first one's region table is the
-            one drawn beside the masking table.
+        methods: explanation methods (:data:`REPORT_METHODS`; default ``("gradcam", "occlusion")``, or
+            with ``explain_dir`` the run's); the first one's region table is the one drawn beside the
+            masking table.
+        explain_dir: the output folder of ``fer-explain explain`` for this checkpoint and manifest split:
+            maps and region tables are read from it, not recomputed (see the module docstring).
         max_explain: faces explained for the region tables (:func:`explanation_samples`: across the
             emotions, correct and wrong predictions mixed, drawn with ``seed``).
         n_examples: faces shown in ``explanations.png``.
@@ -163,20 +221,24 @@ def write_report(
     from fer_explain.analysis.tsne import extract_features, plot_tsne, subsample_indices, tsne_embedding
     from fer_explain.data.manifest import Manifest
     from fer_explain.train import evaluate, load_checkpoint
-    from fer_explain.viz import (
-        explanation_grid,
-        plot_confusion,
-        plot_occlusion,
-        plot_se_maps,
-        plot_training_curves,
-    )
+    from fer_explain.viz import explanation_grid, plot_confusion, plot_se_maps, plot_training_curves
 
-    methods = list(methods)
+    run = None
+    if explain_dir is not None:
+        from fer_explain.analysis import explain_output as xo
+
+        run = xo.load_explain_run(explain_dir)  # checked before anything is written
+        if methods is None:
+            methods = [m for m in run.record["key"]["methods"] if m in REPORT_METHODS]
+        absent = [m for m in methods if m not in run.record["key"]["methods"]]
+        if absent:
+            raise xo.ExplainOutputError(f"explain run {run.out_dir} holds no maps of {absent}; its methods: "
+                                        f"{run.record['key']['methods']}")
+    methods = list(("gradcam", "occlusion") if methods is None else methods)
     bad = [m for m in methods if m not in REPORT_METHODS]
     if bad:
         raise ValueError(f"unknown explanation method(s) {bad}; valid: {list(REPORT_METHODS)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     steps = tqdm(total=7, desc="report", disable=not progress)
 
@@ -187,9 +249,16 @@ def write_report(
         manifest = manifest.select(split=split)
     if len(manifest) == 0:
         raise ValueError(f"{manifest_path}: no rows in split {split!r}")
+    if run is not None:
+        from fer_explain.train.checkpoint import checkpoint_paths, file_sha256
+
+        xo.check_run_matches(run, checkpoint_sha256=meta.get("weights_sha256") or file_sha256(
+            checkpoint_paths(checkpoint)[0]), manifest_hash=manifest.content_hash(), split=split)
+    out.mkdir(parents=True, exist_ok=True)  # after every check of the inputs
+    split_positions = np.arange(len(manifest))  # each report row's position in the split (the run's faces)
     if max_samples is not None and len(manifest) > max_samples:
-        idx = subsample_indices(len(manifest), max_samples, manifest.label_indices(), seed)
-        manifest = manifest.replace(manifest.df.iloc[idx])
+        split_positions = np.asarray(subsample_indices(len(manifest), max_samples, manifest.label_indices(), seed))
+        manifest = manifest.replace(manifest.df.iloc[split_positions])
     classes = list(manifest.classes)
     model_classes = list(meta.get("classes") or classes)
     inp = CheckpointInput.from_checkpoint({**meta, "path": str(checkpoint)}, model)
@@ -251,6 +320,9 @@ def write_report(
         black = inp.black()
         explanations = {}
         for method in methods:
+            if run is not None:  # the run's maps of these faces
+                explanations[method] = xo.run_maps(run, method, split_positions[chosen]).explanation
+                continue
             explainer = make_explainer(method, model, input_size=size, black=black)
             explanations[method] = explainer.attribute(x.to(device), labels=y)
         images = _display(x, mean, std)
@@ -264,48 +336,41 @@ def write_report(
         steps.update()
 
         # ---- region x emotion tables (needs landmarks)
-        if bool(manifest.has_landmarks().all()):
-            lm = inp.landmarks(manifest)[chosen]
-            tables = {}
-            for method, exp in explanations.items():
-                t = region_emotion_table(exp, lm, labels=y, classes=classes, regions=regions, margin=REGION_DEFAULTS["margin"])
-                tables[method] = t
-                _save_csv(t, out / f"region_emotion_{method}.csv", written, f"region_emotion_{method}")
-            if model_classes == classes:
-                mask_t = region_masking_table(model, x.to(device), lm, y, classes=classes, regions=regions,
-                                              baseline=black.to(device), margin=REGION_DEFAULTS["margin"], progress=False)
-                _save_csv(mask_t, out / "region_masking.csv", written, "region_masking")
-                first_method = methods[0] if methods else None
-                if first_method is not None:
-                    fig = plot_side_by_side(tables[first_method], mask_t,
-                                            titles=(f"{first_method}: attribution share",
-                                                    "masking: drop in p(true class)"))
-                    _save_fig(fig, out / "region_emotion.png", written, "region_emotion_png")
+        lm = inp.landmarks(manifest)[chosen] if bool(manifest.has_landmarks().all()) else None
+        tables: dict[str, pd.DataFrame] = {}
+        mask_t = None
+        if run is not None:  # the whole split, from the run's table
+            if run.record["key"]["regions"]:
+                tables = {m: xo.run_region_emotion_table(run, m, regions) for m in methods}
+            if (run.record["key"]["target"] == "label" and set(regions) <= set(xo.run_masking_regions(run))
+                    and model_classes == classes):
+                mask_t = xo.run_region_masking_table(run, regions)
+            elif lm is None and methods:  # masking computed here, on the run's landmarks of the chosen faces
+                lm = xo.run_maps(run, methods[0], split_positions[chosen]).landmarks
+        elif lm is not None:
+            tables = {method: region_emotion_table(exp, lm, labels=y, classes=classes, regions=regions,
+                                                   margin=REGION_DEFAULTS["margin"])
+                      for method, exp in explanations.items()}
+        for method, t in tables.items():
+            _save_csv(t, out / f"region_emotion_{method}.csv", written, f"region_emotion_{method}")
+        if mask_t is None and lm is not None and model_classes == classes:
+            mask_t = region_masking_table(model, x.to(device), lm, y, classes=classes, regions=regions,
+                                          baseline=black.to(device), margin=REGION_DEFAULTS["margin"], progress=False)
+        if mask_t is not None:
+            _save_csv(mask_t, out / "region_masking.csv", written, "region_masking")
+            if methods and methods[0] in tables:
+                fig = plot_side_by_side(tables[methods[0]], mask_t,
+                                        titles=(f"{methods[0]}: attribution share", "masking: drop in p(true class)"))
+                _save_fig(fig, out / "region_emotion.png", written, "region_emotion_png")
         steps.update()
 
-        # ---- occlusion figure for one face
-        from fer_explain.explain import SlidingOcclusion
-
-        window = max(2, size // 6)
-        occ = SlidingOcclusion(model, window=window, stride=max(1, window // 2), baseline=black).attribute(x[:1].to(device))
-        rows_, cols_ = occ.extras["rows"], occ.extras["cols"]
-        picks = [(rows_[round(a)], cols_[round(b)]) for a in np.linspace(0, len(rows_) - 1, 3)
-                 for b in np.linspace(0, len(cols_) - 1, 3)]
-        occluded = x[:1].repeat(len(picks), 1, 1, 1)
-        for j, (r, c) in enumerate(picks):
-            occluded[j, :, r:r + window, c:c + window] = black
-        with torch.no_grad():
-            was = model.training
-            model.eval()
-            p_occ = model(occluded.to(device)).float().softmax(1).cpu()
-            model.train(was)
-        occ_images = _display(occluded, mean, std)
-        examples = [(occ_images[j], model_classes[int(p_occ[j].argmax())], float(p_occ[j].max()))
-                    for j in range(len(picks))]
-        fig = plot_occlusion(images[0], examples, occ.extras["flip_map"][0].numpy(),
-                             true_label=model_classes[int(occ.targets[0])], classes=model_classes,
-                             title="occlusion (patch = black)")
-        _save_fig(fig, out / "occlusion.png", written, "occlusion_png")
+        # ---- occlusion figure for one face: seed 004's protocol (black patch, true label)
+        in_model = [j for j in range(n_exp) if classes[int(y[j])] in model_classes]
+        if in_model:  # the first chosen face whose true label the model knows
+            j = in_model[0]
+            fig, _ = seed004_occlusion_figure(model, x[j:j + 1], model_classes.index(classes[int(y[j])]), black,
+                                              classes=model_classes, mean=mean, std=std)
+            _save_fig(fig, out / "occlusion.png", written, "occlusion_png")
         steps.update()
 
         # ---- SE maps
@@ -335,6 +400,10 @@ def write_report(
         "methods": methods,
         "n_explained": int(n_exp),
         "explained_rows": [int(i) for i in chosen],
+        "explained_target": "prediction" if run is None else run.record["key"]["target"],
+        "explain_dir": None if run is None else str(run.out_dir),
+        "region_tables_faces": (int(run.record["key"]["faces"]) if run is not None and tables
+                                else int(n_exp) if tables else 0),
         "files": {k: p.name for k, p in written.items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

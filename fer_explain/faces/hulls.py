@@ -44,8 +44,9 @@ def check_finite(arr: np.ndarray) -> None:
 
 
 def hull_masks(points: np.ndarray, size: tuple[int, int], margin: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``(N, H, W)`` masks of the convex hull of ``points`` (N, k, 2), grown by ``margin`` (N,) pixels.
-    Vectorised over samples and pixels (within the window that can hold any hull); the loop runs
+    """``(N, H, W)`` masks of the convex hull of ``points`` (N, k, 2), grown by ``margin`` (N,) pixels
+    (pixel ``(r, c)`` has its centre at ``(x=c, y=r)``). A hull that holds no pixel centre covers the
+    pixels of its vertices instead. Vectorised over samples and pixels (within the window that can hold any hull); the loop runs
     over hull edges."""
     n = points.shape[0]
     h, w = size
@@ -90,6 +91,12 @@ def hull_masks(points: np.ndarray, size: tuple[int, int], margin: np.ndarray, de
             ex, ey = rx - t * dx, ry - t * dy
             near |= (ex * ex + ey * ey) <= marg * marg + 1e-9
     full[:, y_lo : y_hi + 1, x_lo : x_hi + 1] = inside | near
+    # A hull thinner than a pixel (a closed mouth's lips, collinear points) can hold no pixel centre:
+    # it then covers the pixels its vertices fall in, so a region is never empty while inside the image.
+    for i in torch.nonzero(~full.flatten(1).any(dim=1)).flatten().tolist():
+        for vx, vy in np.rint(hulls[i]).astype(int):
+            if 0 <= vx < w and 0 <= vy < h:
+                full[i, vy, vx] = True
     return full
 
 

@@ -113,3 +113,113 @@ def test_write_report_se_model_writes_se_maps(synthetic_manifest: str, tmp_path)
     assert "region_emotion_gradcam" in written and "region_emotion_occlusion" not in written
     with pytest.raises(ValueError, match="unknown explanation method"):
         write_report(ckpt, synthetic_manifest, tmp_path / "r2", methods=("lime",))
+
+
+# --- seed 004's occlusion figure, and reading an explain run ----------------------------------------------
+def _deep() -> str:
+    from fer_explain.train import shipped_checkpoint
+
+    return str(shipped_checkpoint("synthetic/deep_emotion"))
+
+
+@pytest.fixture(scope="module")
+def scored_faces(tmp_path_factory):
+    """120 test faces of the synthetic default and whether the shipped Deep-Emotion gets each right."""
+    from fer_explain.data.synthetic import default_synthetic_manifest
+    from fer_explain.train import evaluate, load_checkpoint
+    from fer_explain.train.inputs import CheckpointInput
+
+    m = default_synthetic_manifest()
+    faces = m.replace(m.df[m.df["split"] == "test"].iloc[:120])
+    model, meta = load_checkpoint(_deep())
+    res = evaluate(model, CheckpointInput.from_checkpoint(meta, model).dataset(faces, cache_dir=False), progress=False)
+    return faces, np.asarray(res.preds) == np.asarray(res.labels), tmp_path_factory.mktemp("scored")
+
+
+def test_occlusion_figure_is_seed004s_on_the_true_label(scored_faces, tmp_path, monkeypatch) -> None:
+    """On faces the model gets wrong the true-label flip map differs from the predicted-class one: the
+    figure must draw the former (seed 004: a patch counts when the prediction becomes wrong)."""
+    import fer_explain.viz
+    from fer_explain.explain import SlidingOcclusion
+    from fer_explain.explain.occlusion import seed004_occlusion
+    from fer_explain.train import load_checkpoint
+    from fer_explain.train.inputs import CheckpointInput
+
+    faces, right, folder = scored_faces
+    wrong = faces.replace(faces.df[~right].iloc[:6])
+    assert len(wrong) == 6, "the shipped model gets fewer than 6 of 120 faces wrong"
+    path = wrong.save(folder / "wrong")
+    drawn = {}
+    real = fer_explain.viz.plot_occlusion
+
+    def spy(image, examples, importance_map, **kw):
+        drawn.update(map=np.asarray(importance_map), **kw)
+        return real(image, examples, importance_map, **kw)
+
+    monkeypatch.setattr(fer_explain.viz, "plot_occlusion", spy)
+    written = write_report(_deep(), path, tmp_path / "r", max_samples=None, methods=("gradcam",), max_explain=3,
+                           n_examples=1, tsne_max=6, progress=False)
+    assert written["occlusion_png"].stat().st_size > 0 and "seed 004" in drawn["title"]
+    row = json.loads(written["summary"].read_text())["explained_rows"][0]
+    model, meta = load_checkpoint(_deep())
+    inp = CheckpointInput.from_checkpoint(meta, model)
+    x, label = inp.dataset(wrong, cache_dir=False)[row]
+    x = x[None]
+    assert drawn["true_label"] == meta["classes"][int(label)]
+    window = 48 // 6
+    truth = seed004_occlusion(model, window, window // 2, baseline=inp.black()).attribute(x, labels=[int(label)])
+    np.testing.assert_allclose(drawn["map"], truth.extras["flip_map"][0].numpy())
+    on_prediction = SlidingOcclusion(model, window=window, stride=window // 2, baseline=inp.black()).attribute(x)
+    assert int(on_prediction.targets[0]) != int(label)  # the face is one the model gets wrong
+    assert not np.allclose(drawn["map"], on_prediction.extras["flip_map"][0].numpy())
+
+
+def test_report_from_an_explain_run_equals_the_direct_report(scored_faces, tmp_path) -> None:
+    """Faces the model gets right (so the run's true-label maps are the report's predicted-class maps), every
+    face explained: the tables read from the run equal those computed by the report itself."""
+    from fer_explain.analysis.dataset_explain import explain_dataset
+
+    faces, right, folder = scored_faces
+    ok = faces.df[right]
+    path = faces.replace(ok.groupby("label").head(2).iloc[:10]).save(folder / "right")
+    run_dir = tmp_path / "explain"
+    explain_dataset(_deep(), path, run_dir, methods=("gradcam", "occlusion", "regions"), shard_size=4, progress=False)
+    kw = {"max_samples": None, "max_explain": 10, "n_examples": 3, "tsne_max": 10, "progress": False}
+    direct = write_report(_deep(), path, tmp_path / "direct", methods=("gradcam", "occlusion"), **kw)
+    via = write_report(_deep(), path, tmp_path / "via", explain_dir=run_dir, **kw)
+    assert sorted(via) == sorted(direct)
+    for key in ("region_emotion_gradcam", "region_emotion_occlusion", "region_masking"):
+        pd.testing.assert_frame_equal(pd.read_csv(via[key], index_col=0), pd.read_csv(direct[key], index_col=0),
+                                      check_exact=False, rtol=1e-4, atol=1e-6)
+    for key in ("evaluation", "predictions", "confusion"):
+        assert via[key].read_bytes() == direct[key].read_bytes()
+    s_via, s_direct = (json.loads(w["summary"].read_text()) for w in (via, direct))
+    assert s_via["methods"] == ["gradcam", "occlusion"] and s_via["explained_rows"] == s_direct["explained_rows"]
+    assert s_via["explain_dir"] == str(run_dir) and s_via["explained_target"] == "label"
+    assert s_via["region_tables_faces"] == 10
+
+
+def test_report_refuses_an_explain_run_of_other_inputs(scored_faces, tmp_path, capsys) -> None:
+    from fer_explain.analysis.dataset_explain import explain_dataset
+    from fer_explain.analysis.explain_output import ExplainOutputError
+    from fer_explain.cli import main
+    from fer_explain.train import shipped_checkpoint
+
+    faces, _, folder = scored_faces
+    six = faces.replace(faces.df.iloc[:6]).save(folder / "six")
+    five = faces.replace(faces.df.iloc[:5]).save(folder / "five")
+    run_dir = tmp_path / "explain"
+    explain_dataset(_deep(), six, run_dir, methods=("gradcam",), landmarks="none", progress=False)
+    with pytest.raises(ExplainOutputError, match=f"explain run {run_dir} was made with another manifest split"):
+        write_report(_deep(), five, tmp_path / "a", explain_dir=run_dir, progress=False)
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ExplainOutputError, match=f"explain run {run_dir} holds no maps of \\['occlusion'\\]"):
+        write_report(_deep(), six, tmp_path / "b", methods=("gradcam", "occlusion"), explain_dir=run_dir,
+                     progress=False)
+    se = str(shipped_checkpoint("synthetic/se_resnet18"))
+    assert main(["report", se, str(six), "--out", str(tmp_path / "c"), "--explain-dir", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"explain run {run_dir} was made with another checkpoint" in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists()
+    assert main(["report", se, str(six), "--out", str(tmp_path / "d"), "--explain-dir", str(tmp_path / "nope")]) == 2
+    assert f"explain output folder {tmp_path / 'nope'} does not exist" in capsys.readouterr().err

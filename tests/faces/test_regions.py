@@ -94,6 +94,18 @@ def test_margin_is_a_rounded_distance():
     assert R.region_mask(pts, seg, 20, margin=1).sum() == 11 * 3 + 2
 
 
+def test_hull_thinner_than_a_pixel_covers_its_vertices_pixels():
+    # a closed mouth: three points on a line between pixel rows (y = 5.4), no pixel centre inside
+    pts = np.full((68, 2), 30.0)
+    pts[[0, 1, 2]] = [[3.2, 5.4], [6.0, 5.45], [9.8, 5.4]]  # landmarks 1-3 (1-based, as in Region)
+    thin = Region("thin", ((1, 2, 3),))
+    m = R.region_mask(pts, thin, 20)
+    assert sorted(zip(*np.nonzero(m))) == [(5, 3), (5, 6), (5, 10)]
+    assert R.region_mask(pts, thin, 20, margin=0.05).sum() == 3
+    with pytest.raises(ValueError, match="region mask is empty"):  # outside the image it still is empty
+        R.mask_boxes(torch.as_tensor(R.region_masks((pts + 40.0)[None], thin, 20)))
+
+
 def test_masks_inside_image_and_nonempty():
     lm = batch()
     lm[2] += 10.0  # this face spills past the image border
