@@ -4,7 +4,8 @@ One VGG classifier per face region, trained and tested on that region alone; the
 augmentation, recipe, runs and data split each come from :data:`SEED002_REGION_STUDY`, where every value
 says where it comes from (``paper: ...`` or ``assumed: ...``; :func:`region_study_table` shows it).
 :func:`run_region_study` runs it on a manifest and writes its table region by region (a rerun skips the
-regions already written); :func:`compare_with_table5` puts a result beside the paper's Table 5 (RAF-DB).
+regions already written); :func:`load_region_study` reads such folders back (several at once when the regions
+were split across processes); :func:`compare_with_table5` puts a result beside the paper's Table 5 (RAF-DB).
 
 Two data protocols (:func:`region_study_splits`):
 
@@ -40,6 +41,7 @@ __all__ = [
     "SEED002_TABLE5_RAFDB",
     "STUDY_DATA",
     "compare_with_table5",
+    "load_region_study",
     "region_study_splits",
     "region_study_table",
     "run_region_study",
@@ -148,6 +150,31 @@ def _write(out: Path, table: pd.DataFrame, confusions: Mapping[str, np.ndarray],
         indent=1, default=str).encode())
 
 
+def load_region_study(*outs: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The table and the confusion matrices (``{"<variant>/<region>": (K, K) counts}``) that
+    :func:`run_region_study` wrote to ``out``; with several folders (the regions of one study run by
+    several processes, each with its own ``out``) their rows are joined, in the order given. Folders whose
+    settings differ in anything but their regions are refused, naming them, as is a missing one."""
+    if not outs:
+        raise TypeError("load_region_study needs at least one folder")
+    tables, confusions, first = [], {}, None
+    for out in map(Path, outs):
+        record, csv = out / "region_study.json", out / "region_study.csv"
+        if not record.exists() or not csv.exists():
+            raise UserError(f"{out}: no region study here (region_study.csv and region_study.json are written by "
+                            "run_region_study / fer-explain region-study --out)")
+        prev = json.loads(record.read_text())
+        settings = {k: v for k, v in prev["settings"].items() if k != "regions"}
+        if first is None:
+            first = (out, settings)
+        elif settings != first[1]:
+            diff = sorted(k for k in set(settings) | set(first[1]) if settings.get(k) != first[1].get(k))
+            raise UserError(f"{out}: its region study has other settings than {first[0]} ({', '.join(diff)})")
+        tables.append(pd.read_csv(csv, index_col=0))
+        confusions |= {k: np.asarray(v) for k, v in prev["confusions"].items()}
+    return pd.concat(tables), confusions
+
+
 def run_region_study(
     manifest: Manifest,
     data: str = "fer2013",
@@ -198,8 +225,7 @@ def run_region_study(
         if json.loads(json.dumps(prev["settings"], default=str)) != json.loads(json.dumps(settings, default=str)):
             raise UserError(f"{out_dir / 'region_study.json'}: holds a region study with other settings "
                             f"({prev['settings']}); use another --out folder")
-        done = pd.read_csv(out_dir / "region_study.csv", index_col=0)
-        confusions = {k: np.asarray(v) for k, v in prev["confusions"].items()}
+        done, confusions = load_region_study(out_dir)
     train_m, val_m, test_m = region_study_splits(manifest, data)
     ch = int(_value("channels", None))
     faces = [face_arrays(m, int(size), ch, cache_dir=cache_dir, progress=progress) for m in (train_m, val_m, test_m)]

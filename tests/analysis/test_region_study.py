@@ -133,6 +133,23 @@ def test_run_region_study_honours_runs_and_resumes(fer2013_like: Manifest, tmp_p
     assert both.loc["face", "paper_pad"] == 82.69
 
 
+def test_load_region_study_joins_folders_of_one_study(tmp_path) -> None:
+    settings = {"data": "fer2013", "regions": ["face"], "runs": 1, "model": "vgg_fer", "margin": 0.05}
+    row = {"accuracy": 0.6, "variant": "pad", "n_test": 10}
+    rs._write(tmp_path / "a", pd.DataFrame([row], index=pd.Index(["face"], name="region")),
+              {"pad/face": np.eye(2, dtype=int) * 5}, settings)
+    rs._write(tmp_path / "b", pd.DataFrame([{**row, "accuracy": 0.4}], index=pd.Index(["mouth"], name="region")),
+              {"pad/mouth": np.full((2, 2), 2)}, {**settings, "regions": ["mouth"]})
+    table, conf = rs.load_region_study(tmp_path / "a", tmp_path / "b")
+    assert list(table.index) == ["face", "mouth"] and table["accuracy"].tolist() == [0.6, 0.4]
+    assert set(conf) == {"pad/face", "pad/mouth"} and conf["pad/mouth"].sum() == 8
+    rs._write(tmp_path / "c", table.iloc[:1], {}, {**settings, "runs": 5})
+    with pytest.raises(UserError, match=r"c: its region study has other settings than .*a \(runs\)"):
+        rs.load_region_study(tmp_path / "a", tmp_path / "c")
+    with pytest.raises(UserError, match="missing: no region study here"):
+        rs.load_region_study(tmp_path / "missing")
+
+
 def test_cli_errors_name_the_argument(fer2013_like: Manifest, tmp_path, capsys) -> None:
     path = tmp_path / "m.csv"
     fer2013_like.save(path)
