@@ -15,10 +15,11 @@ target class.
 
 Batching. How many occluded copies go through the model at once decides the speed: one copy per
 forward pays the per-call overhead 121 times, thousands of copies per forward spill the CPU caches.
-:func:`calibrated_batch` times a few forward passes of growing size (16, 32, ... images, about half a
-second in all) and keeps the smallest size within 10 % of the best throughput; the answer is cached
-in-process per (model class and parameter count, input shape, dtype, device, thread count), so only
-the first call on a model pays for it. ``perturbations_per_eval`` (``chunk``) is that many images
+:func:`calibrated_batch` times forward passes of growing size (8, 16, 32, ... images; two passes each, the
+faster counts; the best candidates timed once more; two seconds at most) and keeps the size with the best
+throughput (the smallest within 3 % of it); the timings are cached in-process per (model class and
+parameter count, input shape, dtype, device, thread count), so only the first call on a model pays for
+them. ``perturbations_per_eval`` (``chunk``) is that many images
 divided by the batch, capped by ``memory_budget_mb`` (:func:`~fer_explain.explain.base.auto_batch`)
 and balanced so the last forward is not a small remainder (:func:`balanced_chunk`). Batching changes
 no value beyond float rounding (the per-window probabilities are the same; a batch of another size
@@ -36,7 +37,9 @@ patches and the true label as the target, so a flip means "the prediction became
 from __future__ import annotations
 
 import math
+import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -44,7 +47,7 @@ from captum.attr import Occlusion as CaptumOcclusion
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from fer_explain.explain.base import Explainer, auto_batch, model_device
+from fer_explain.explain.base import Explainer, auto_batch, model_device, validate_targets
 
 __all__ = [
     "Occlusion",
@@ -60,8 +63,9 @@ __all__ = [
 ]
 
 #: Forward sizes (images) tried by :func:`calibrated_batch`, smallest first.
-CALIBRATION_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+CALIBRATION_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _CALIBRATED: dict[tuple[Any, ...], int] = {}
+_TIMINGS: dict[tuple[Any, ...], dict[int, float]] = {}
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
@@ -102,60 +106,85 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _calibration_key(model: nn.Module, x: Tensor, max_images: int) -> tuple[Any, ...]:
+def _calibration_key(model: nn.Module, x: Tensor) -> tuple[Any, ...]:
     n_params = sum(p.numel() for p in model.parameters())
     return (type(model).__module__, type(model).__qualname__, n_params, tuple(x.shape[1:]), x.dtype,
-            str(model_device(model)), torch.get_num_threads(), int(max_images))
+            str(model_device(model)), torch.get_num_threads())
 
 
 def clear_calibration() -> None:
     """Forget every :func:`calibrated_batch` measurement of this process."""
     _CALIBRATED.clear()
+    _TIMINGS.clear()
+
+
+def _time_forward(model: nn.Module, batch: Tensor, device: torch.device, runs: int) -> float:
+    """Best of ``runs`` timed no-grad forward passes of ``batch`` (seconds)."""
+    best = math.inf
+    for _ in range(runs):
+        _sync(device)
+        t0 = time.perf_counter()
+        model(batch)
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def calibrated_batch(model: nn.Module, x: Tensor, max_images: int = CALIBRATION_SIZES[-1], *,
-                     budget_s: float = 0.5, tolerance: float = 0.10) -> int:
-    """Images per forward pass of ``model`` with (nearly) the best measured throughput.
+                     budget_s: float = 2.0, tolerance: float = 0.03) -> int:
+    """Images per forward pass of ``model`` with the best measured throughput (within ``tolerance``).
 
-    Times one forward pass (two when it is shorter than 20 ms; the faster counts) at each size of
-    :data:`CALIBRATION_SIZES` up to ``max_images``, on copies of ``x``'s samples, after one warm-up
-    pass. It stops early once ``budget_s`` seconds are spent (after at least two sizes) or when two
-    sizes in a row are more than 25 % slower per image than the best. Returns the smallest size whose
-    time per image is within ``tolerance`` of the best: the larger sizes gain nothing and cost memory.
-    Cached per (model class and parameter count, input shape, dtype, device, threads, ``max_images``).
+    Sweep: at each size of :data:`CALIBRATION_SIZES` up to ``max_images``, smallest first, on copies of
+    ``x``'s samples, two forward passes (the first at a new size pays one-off costs: kernel selection,
+    allocation), the faster counts. The sweep stops, after at least two sizes, before a size whose passes
+    would take the time spent past ``budget_s`` seconds (at the best rate so far; 3 x ``budget_s`` while a
+    doubling still gains over 20 % per image: the per-call overhead dominates), or when two sizes in a
+    row are more than 10 % slower per image than the best (larger batches only spill caches from there).
+    Refinement: the (at most four) best sizes within 15 % of the best are timed once more, and each keeps
+    its best time (a burst of load from another process during the sweep does
+    not decide the answer). Returns the smallest size within ``tolerance`` of the best time per image.
+
+    Timings are cached per (model class and parameter count, input shape, dtype, device, threads), the
+    answer per ``max_images`` too; a later call with another cap reuses the sizes measured so far.
     Call inside :func:`~fer_explain.explain.base.explaining` (eval mode); gradients are off here.
     """
     max_images = max(1, int(max_images))
-    key = _calibration_key(model, x, max_images)
+    base_key = _calibration_key(model, x)
+    key = (*base_key, max_images)
     if key in _CALIBRATED:
         return _CALIBRATED[key]
     sizes = [s for s in CALIBRATION_SIZES if s <= max_images] or [max_images]
+    timings = _TIMINGS.setdefault(base_key, {})  # size -> best seconds per image
     device = model_device(model)
     x = x.detach().to(device)
-    per_image: dict[int, float] = {}
+
+    def batch_of(size: int) -> Tensor:
+        return x[torch.arange(size, device=device) % len(x)]
+
     spent, worse = 0.0, 0
     with torch.no_grad():
         model(x[:1].expand(min(sizes[0], 4), *x.shape[1:]).contiguous())  # warm-up (kernels, allocator)
-        for size in sizes:
-            batch = x[torch.arange(size, device=device) % len(x)]
-            best = math.inf
-            for rep in range(2):
-                _sync(device)
+        for i, size in enumerate(sizes):
+            if size not in timings:
+                known = [timings[s] for s in sizes[:i] if s in timings]
+                # still gaining over 20 % per doubling (per-call overhead dominates): up to 3x the budget
+                limit = 3 * budget_s if len(known) >= 2 and known[-1] < 0.8 * known[-2] else budget_s
+                if len(known) >= 2 and spent + 2 * size * min(known) > limit:
+                    break  # this size's two passes would overrun the budget
                 t0 = time.perf_counter()
-                model(batch)
-                _sync(device)
-                dt = time.perf_counter() - t0
-                spent += dt
-                best = min(best, dt)
-                if rep == 0 and dt >= 0.02:
-                    break
-            per_image[size] = best / size
-            fastest = min(per_image.values())
-            worse = worse + 1 if per_image[size] > 1.25 * fastest else 0
-            if (spent > budget_s and len(per_image) >= 2) or worse >= 2:
+                dt = _time_forward(model, batch_of(size), device, 2)
+                spent += time.perf_counter() - t0
+                timings[size] = dt / size
+            fastest = min(timings[s] for s in sizes if s in timings)
+            worse = worse + 1 if timings[size] > 1.10 * fastest else 0
+            if worse >= 2:
                 break
-    fastest = min(per_image.values())
-    choice = min(s for s, t in per_image.items() if t <= (1 + tolerance) * fastest)
+        measured = [s for s in sizes if s in timings]
+        fastest = min(timings[s] for s in measured)
+        for size in sorted((s for s in measured if timings[s] <= 1.15 * fastest), key=timings.__getitem__)[:4]:
+            timings[size] = min(timings[size], _time_forward(model, batch_of(size), device, 1) / size)
+    fastest = min(timings[s] for s in measured)
+    choice = min(s for s in measured if timings[s] <= (1 + tolerance) * fastest)
     _CALIBRATED[key] = choice
     return choice
 
@@ -171,8 +200,9 @@ def occlusion_batching(model: nn.Module, x: Tensor, n_positions: int, memory_bud
     """Occluded copies of the batch ``x`` per forward pass: :func:`calibrated_batch` images divided by
     ``len(x)``, within the memory budget, balanced over ``n_positions`` (see the module docstring)."""
     fit = auto_batch(model, x, n_positions, memory_budget_mb)  # positions that fit in the budget
-    # the image cap does not depend on len(x), so one calibration serves every batch size
-    images = calibrated_batch(model, x, max_images=auto_batch(model, x[:1], CALIBRATION_SIZES[-1], memory_budget_mb))
+    # no size above the memory cap or the whole job (len(x) * n_positions images) is worth measuring
+    cap = min(auto_batch(model, x[:1], CALIBRATION_SIZES[-1], memory_budget_mb), len(x) * n_positions)
+    images = calibrated_batch(model, x, max_images=max(CALIBRATION_SIZES[0], cap))
     return balanced_chunk(n_positions, min(fit, max(1, images // len(x))))
 
 
@@ -207,13 +237,33 @@ class Occlusion(Explainer):
         self.show_progress = show_progress
         self._used_ppe: int | None = None
 
-    def _compute(self, x: Tensor, targets: Tensor) -> tuple[Tensor, None, dict[str, Any]]:
+    def _explain(self, x: Tensor, target: int | Sequence[int] | Tensor | None,
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, dict[str, Any]]:
+        """With the target given, captum's own first (unperturbed) forward pass gives the probabilities:
+        no pass of our own (with ``target=None`` the prediction must be known first: the base class's)."""
+        if target is None:
+            return super()._explain(x, target)
+        n = x.shape[0]
+        targets = validate_targets(target, n, sys.maxsize, torch.zeros(n, dtype=torch.long, device=x.device))
+        first: list[Tensor] = []
+
+        def forward(inp: Tensor) -> Tensor:
+            probs = self.model(inp).float().softmax(dim=1)
+            if not first:  # captum's unperturbed pass comes first: check the classes before it indexes them
+                validate_targets(targets, n, probs.shape[1], targets)
+                first.append(probs)
+            return probs
+
+        maps, raw, extras = self._compute(x, targets, forward)
+        return first[0], targets, maps, raw, extras
+
+    def _compute(self, x: Tensor, targets: Tensor, forward: Any = None) -> tuple[Tensor, None, dict[str, Any]]:
         c, h, w = x.shape[1:]
         n_pos = len(window_starts(h, self.window, self.stride)) * len(
             window_starts(w, self.window, self.stride))
         ppe = self.perturbations_per_eval or occlusion_batching(self.model, x, n_pos, self.memory_budget_mb)
         self._used_ppe = ppe
-        occ = CaptumOcclusion(_prob_forward(self.model))
+        occ = CaptumOcclusion(forward or _prob_forward(self.model))
         base = (self.baseline if isinstance(self.baseline, (int, float))
                 else _baseline_tensor(self.baseline, x))
         with torch.no_grad():
@@ -268,7 +318,22 @@ class SlidingOcclusion(Explainer):
         self.progress = progress
         self._used_chunk: int | None = None
 
+    def _explain(self, x: Tensor, target: int | Sequence[int] | Tensor | None,
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, dict[str, Any]]:
+        """The base class's one unperturbed pass also gives the target probabilities the drops start from."""
+        with torch.no_grad():
+            probs = self.model(x).float().softmax(dim=1)
+        targets = validate_targets(target, x.shape[0], probs.shape[1], probs.argmax(dim=1))
+        maps, raw, extras = self._sweep(x, targets, probs.gather(1, targets[:, None])[:, 0])
+        return probs, targets, maps, raw, extras
+
     def _compute(self, x: Tensor, targets: Tensor) -> tuple[Tensor, Tensor, dict[str, Any]]:
+        with torch.no_grad():
+            p0 = self.model(x).float().softmax(dim=1).gather(1, targets[:, None])[:, 0]
+        return self._sweep(x, targets, p0)
+
+    def _sweep(self, x: Tensor, targets: Tensor, p0: Tensor) -> tuple[Tensor, Tensor, dict[str, Any]]:
+        """Maps, per-position drops and extras from the unperturbed target probabilities ``p0``."""
         n, _, h, w = x.shape
         rows = window_starts(h, self.window, self.stride)
         cols = window_starts(w, self.window, self.stride)
@@ -281,7 +346,6 @@ class SlidingOcclusion(Explainer):
         for i, (r, q) in enumerate(positions):
             masks[i, :, r:r + self.window, q:q + self.window] = True
         with torch.no_grad():
-            p0 = self.model(x).float().softmax(dim=1).gather(1, targets[:, None])[:, 0]
             occ_p = torch.empty(len(positions), n, device=x.device)
             occ_pred = torch.empty(len(positions), n, dtype=torch.long, device=x.device)
             starts = range(0, len(positions), chunk)

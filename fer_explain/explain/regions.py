@@ -15,8 +15,10 @@ Two experiments on ``p = softmax(model(x))[target]``:
 Speed: the masked copies are built directly (``torch.where`` on the region ids, every region of the
 batch in one forward pass by default) rather than through captum, which runs its own unmasked pass
 and assigns each pixel its region's value only for us to average them back per region;
-:func:`region_importance` also reuses its unmasked probabilities. One batch costs one unmasked
-forward pass plus one per region (of ``len(x)`` images each) and nothing else.
+the unmasked probabilities are computed once and reused. One batch costs ``len(x)`` unmasked images plus
+``len(x)`` per region and nothing else; with the target given (the true labels: the table, ``explain``)
+the unmasked copies ride along in the same forward pass as the masked ones -- one call of ``(R + 1) x
+len(x)`` images -- and for the prediction the unmasked pass comes first.
 
 :func:`region_importance` works on one batch; :func:`region_importance_table` loops over batches
 and averages per region and emotion.
@@ -24,6 +26,7 @@ and averages per region and emotion.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -90,9 +93,13 @@ def _norm_mask(feature_mask: Tensor, x: Tensor) -> Tensor:
 
 
 def _ablate(model: nn.Module, x: Tensor, fm: Tensor, targets: Tensor, baseline: float | Tensor, mode: Mode,
-            perturbations_per_eval: int | None, p0: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Returns ``(drops (N, R), present (N, R), ids (R,))`` with ids sorted; ``p0`` = the unmasked target
-    probabilities when the caller has them."""
+            perturbations_per_eval: int | None, p0: Tensor | None = None,
+            ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Returns ``(drops (N, R), present (N, R), ids (R,), probs)`` with ids sorted.
+
+    ``p0`` = the unmasked target probabilities when the caller has them (``probs`` is then ``None``);
+    otherwise the unmasked batch rides along in the first forward pass with the masked copies (one call
+    less) and ``probs`` are its ``(N, K)`` probabilities. ``targets`` are range-checked against ``K``."""
     if mode not in ("remove", "keep"):
         raise ValueError(f"mode must be 'remove' or 'keep', got {mode!r}")
     ids = torch.unique(fm)
@@ -102,20 +109,31 @@ def _ablate(model: nn.Module, x: Tensor, fm: Tensor, targets: Tensor, baseline: 
     inside, outside = (base, x) if mode == "remove" else (x, base)
     ppe = max(1, int(perturbations_per_eval or len(ids)))
     rows = torch.arange(n, device=x.device)
+    probs0: Tensor | None = None
     with torch.no_grad():
-        if p0 is None:
-            p0 = model(x).float().softmax(dim=1)[rows, targets]
         p_masked = torch.empty(len(ids), n, device=x.device)
         for s in range(0, len(ids), ppe):
             r = torch.arange(s, min(len(ids), s + ppe), device=x.device)
             batch = torch.where(dense[None] == r[:, None, None, None, None], inside[None], outside[None])
-            probs = model(batch.flatten(0, 1)).float().softmax(dim=1).view(len(r), n, -1)
+            if p0 is None:
+                batch = torch.cat([x[None], batch])
+            probs = model(batch.flatten(0, 1)).float().softmax(dim=1).view(batch.shape[0], n, -1)
+            if p0 is None:
+                probs0, probs = probs[0], probs[1:]
+                validate_targets(targets, n, probs0.shape[1], targets)
+                p0 = probs0[rows, targets]
             p_masked[s:s + len(r)] = probs[:, rows, targets]
+    assert p0 is not None
     counts = torch.zeros(n, len(ids), dtype=torch.long, device=x.device)
     counts.scatter_add_(1, dense.flatten(1), torch.ones_like(dense.flatten(1)))
     present = counts > 0
     drops = torch.where(present, p0[:, None] - p_masked.T, torch.zeros_like(p_masked.T))
-    return drops, present, ids
+    return drops, present, ids, probs0
+
+
+def _given_targets(target: int | Sequence[int] | Tensor, n: int, device: torch.device) -> Tensor:
+    """An explicit target as ``(n,)`` long (count and sign checked; the class range by :func:`_ablate`)."""
+    return validate_targets(target, n, sys.maxsize, torch.zeros(n, dtype=torch.long, device=device))
 
 
 def region_importance(model: nn.Module, x: Tensor, feature_mask: Tensor,
@@ -138,11 +156,16 @@ def region_importance(model: nn.Module, x: Tensor, feature_mask: Tensor,
     x = x.detach().to(model_device(model))
     fm = _norm_mask(feature_mask, x)
     with explaining(model):
-        with torch.no_grad():
-            probs = model(x).float().softmax(dim=1)
-        targets = validate_targets(target, x.shape[0], probs.shape[1], probs.argmax(dim=1))
-        p0 = probs.gather(1, targets[:, None])[:, 0]
-        drops, present, ids = _ablate(model, x, fm, targets, baseline, mode, perturbations_per_eval, p0=p0)
+        if target is None:  # the prediction: one unmasked pass first
+            with torch.no_grad():
+                probs = model(x).float().softmax(dim=1)
+            targets = probs.argmax(dim=1)
+            drops, present, ids, _ = _ablate(model, x, fm, targets, baseline, mode, perturbations_per_eval,
+                                             p0=probs.gather(1, targets[:, None])[:, 0])
+        else:  # the unmasked batch rides along with the masked copies
+            targets = _given_targets(target, x.shape[0], x.device)
+            drops, present, ids, probs = _ablate(model, x, fm, targets, baseline, mode, perturbations_per_eval)
+            assert probs is not None
     id_list = [int(i) for i in ids]
     return RegionImportance(drops=drops.cpu(), present=present.cpu(), regions=_names(id_list, region_names),
                             region_ids=id_list, targets=targets.cpu(), probs=probs.cpu(), mode=mode)
@@ -165,14 +188,37 @@ class RegionAblation(Explainer):
         self.baseline = baseline
         self.perturbations_per_eval = perturbations_per_eval
 
+    def _explain(self, x: Tensor, target: int | Sequence[int] | Tensor | None,
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, dict[str, Any]]:
+        """One unmasked pass per batch, as :func:`region_importance`: with the target given it rides along in
+        the first forward pass with the masked copies; for the prediction it comes first and is reused."""
+        if target is None:
+            with torch.no_grad():
+                probs = self.model(x).float().softmax(dim=1)
+            targets = probs.argmax(dim=1)
+            maps, raw, extras, _ = self._ablation(x, targets, p0=probs.gather(1, targets[:, None])[:, 0])
+            return probs, targets, maps, raw, extras
+        targets = _given_targets(target, x.shape[0], x.device)
+        maps, raw, extras, probs0 = self._ablation(x, targets, None)
+        assert probs0 is not None
+        return probs0, targets, maps, raw, extras
+
     def _compute(self, x: Tensor, targets: Tensor) -> tuple[Tensor, None, dict[str, Any]]:
+        with torch.no_grad():
+            p0 = self.model(x).float().softmax(dim=1).gather(1, targets[:, None])[:, 0]
+        maps, raw, extras, _ = self._ablation(x, targets, p0)
+        return maps, raw, extras
+
+    def _ablation(self, x: Tensor, targets: Tensor, p0: Tensor | None,
+                  ) -> tuple[Tensor, None, dict[str, Any], Tensor | None]:
+        """Maps, extras and (when ``p0`` is ``None``) the unmasked probabilities."""
         fm = _norm_mask(self.feature_mask, x)
-        drops, present, ids = _ablate(self.model, x, fm, targets, self.baseline, self.mode,
-                                      self.perturbations_per_eval)
+        drops, present, ids, probs0 = _ablate(self.model, x, fm, targets, self.baseline, self.mode,
+                                              self.perturbations_per_eval, p0=p0)
         dense = torch.searchsorted(ids, fm[:, 0])
         maps = drops.gather(1, dense.flatten(1)).view_as(dense).float()
         return maps, None, {"drops": drops.cpu(), "present": present.cpu(),
-                            "region_ids": [int(i) for i in ids]}
+                            "region_ids": [int(i) for i in ids]}, probs0
 
     def _params(self) -> dict[str, Any]:
         base = self.baseline if isinstance(self.baseline, (int, float)) else "tensor"
