@@ -24,6 +24,7 @@ from fer_explain.analysis.evaluation import (
     summarize_runs,
     transfer_table,
 )
+from fer_explain.analysis.known_answer import KnownAnswerSettings, known_answer_leaderboard
 from fer_explain.analysis.population import (
     align_maps,
     plot_population_grid,
@@ -59,6 +60,7 @@ __all__ = [
     "REPORT_METHODS",
     "SEED002_REGIONS",
     "FaceArrays",
+    "KnownAnswerSettings",
     "RegionDataset",
     "accuracy_vs_frequency",
     "align_maps",
@@ -72,6 +74,7 @@ __all__ = [
     "explain_dataset",
     "extract_features",
     "face_arrays",
+    "known_answer_leaderboard",
     "left_right_asymmetry",
     "list_recorded",
     "normalize_rows",

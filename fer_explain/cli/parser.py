@@ -15,6 +15,7 @@ from fer_explain.cli import (
     check_manifest,
     evaluate,
     explain,
+    known_answer,
     landmarks,
     manifest,
     notebooks,
@@ -27,7 +28,7 @@ from fer_explain.cli.common import version
 from fer_explain.cli.errors import ArgumentParser
 
 COMMANDS: tuple[ModuleType, ...] = (manifest, check_manifest, synth, landmarks, train, evaluate, report, explain,
-                                    region_study, au_alignment, notebooks)
+                                    region_study, au_alignment, known_answer, notebooks)
 """The subcommand modules, in the order ``--help`` lists them."""
 
 DEBUG_HELP = "on an error, show the Python traceback too (user errors otherwise print one message)"

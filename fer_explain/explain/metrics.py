@@ -10,7 +10,11 @@ with ``torch.nanmean``.
   :func:`pointing_game`, :func:`relevance_mass_accuracy`, :func:`relevance_rank_accuracy`;
 * complexity: :func:`sparsity` (Gini index), :func:`sparsity_table`;
 * faithfulness: :func:`deletion_curve`, :func:`insertion_curve` (probabilities and AUC);
-* sanity: :func:`cascading_randomization` (Adebayo et al. 2018), :func:`agreement`;
+* region masking scored per region: :func:`region_pointing_game`;
+* sanity: :func:`cascading_randomization` (Adebayo et al. 2018), :func:`randomize_weights`,
+  :func:`agreement`;
+* intervals: :func:`bootstrap_interval` (mean and percentile bootstrap interval),
+  :func:`binomial_interval` (the chance band of a hit rate);
 * comparison: :func:`explanation_scores` (one row per method: deletion / insertion AUC and, given
   ground-truth masks, pointing game and relevance mass).
 """
@@ -18,6 +22,7 @@ with ``torch.nanmean``.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,14 +41,18 @@ __all__ = [
     "PerturbationCurve",
     "agreement",
     "asymmetry",
+    "binomial_interval",
+    "bootstrap_interval",
     "cascading_randomization",
     "deletion_curve",
     "explanation_scores",
     "insertion_curve",
     "pointing_game",
     "randomizable_layers",
+    "randomize_weights",
     "region_mass",
     "region_mass_table",
+    "region_pointing_game",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
     "sparsity",
@@ -185,20 +194,72 @@ def relevance_mass_accuracy(exp: Explanation, masks: Tensor) -> Tensor:
     return torch.where((total > 0) & m.any(1), r, torch.full_like(r, float("nan")))
 
 
-def relevance_rank_accuracy(exp: Explanation, masks: Tensor) -> Tensor:
+def relevance_rank_accuracy(exp: Explanation, masks: Tensor,
+                            ties: Literal["topk", "expected"] = "topk") -> Tensor:
     """Fraction of the top-``K`` pixels of the map inside the mask, ``K`` = mask size (Arras et al.).
 
-    NaN for an empty mask. Ties at the ``K``-th value are broken by ``torch.topk``.
+    NaN for an empty mask. ``ties="topk"`` breaks ties at the ``K``-th value as ``torch.topk`` does;
+    ``ties="expected"`` gives the expected value under a uniformly random order of the tied pixels
+    (pixels above the ``K``-th value count fully, the ``j`` places left among the ``T`` pixels equal
+    to it count ``j / T`` of the tied pixels inside the mask): the fair score of maps with plateaus,
+    such as region masking's constant-per-region maps or a ReLU'd Grad-CAM's zeros.
     """
+    if ties not in ("topk", "expected"):
+        raise ValueError(f"ties must be 'topk' or 'expected', got {ties!r}")
     m = _mask(masks, exp).flatten(1)
     v = exp.maps.flatten(1)
     out = torch.full((len(exp),), float("nan"))
     for i in range(len(exp)):
         k = int(m[i].sum())
-        if k:
-            top = v[i].topk(k).indices
-            out[i] = m[i, top].float().mean()
+        if not k:
+            continue
+        if ties == "topk":
+            out[i] = m[i, v[i].topk(k).indices].float().mean()
+            continue
+        kth = v[i].topk(k).values[-1]
+        above, tied = v[i] > kth, v[i] == kth
+        places = k - int(above.sum())
+        inside_above = float((m[i] & above).sum())
+        inside_tied = float((m[i] & tied).sum())
+        out[i] = (inside_above + places * inside_tied / float(tied.sum())) / k
     return out
+
+
+def region_pointing_game(drops: Tensor, present: Tensor, region_ids: Sequence[int], feature_mask: Tensor,
+                         masks: Tensor) -> Tensor:
+    """Pointing game of region masking, scored per region, ``(N,)``.
+
+    A region-masking map is constant per region, so the pixel argmax would pick an arbitrary pixel
+    of the top region (or the first of several tied regions). Scored per region instead: a face is
+    a hit when the region with the largest drop is the region holding most of the evidence (the
+    most mask pixels). Ties are counted fairly: with ``T`` regions tied for the largest drop the
+    score is the share of them that hold most of the evidence (the expected hit under a random
+    choice); a region tied for most evidence counts as holding it. NaN for an empty mask.
+
+    Args:
+        drops: ``(N, R)`` drop of the target probability per region (e.g. ``RegionAblation``'s
+            ``extras["drops"]``).
+        present: ``(N, R)`` bool, the region has pixels in the face (absent regions never win).
+        region_ids: the feature-mask id of each of the ``R`` columns.
+        feature_mask: ``(N, H, W)`` or ``(N, 1, H, W)`` integer region ids per pixel.
+        masks: ``(N, H, W)`` ground-truth evidence masks.
+    """
+    fm = torch.as_tensor(feature_mask).long().cpu()
+    if fm.dim() == 4:
+        fm = fm[:, 0]
+    m = torch.as_tensor(masks).bool().cpu()
+    d = torch.as_tensor(drops).float().cpu()
+    pr = torch.as_tensor(present).bool().cpu()
+    if fm.shape != m.shape or d.shape != pr.shape or d.shape[0] != m.shape[0] or d.shape[1] != len(region_ids):
+        raise ValueError(f"shapes disagree: feature_mask {tuple(fm.shape)}, masks {tuple(m.shape)}, drops "
+                         f"{tuple(d.shape)}, present {tuple(pr.shape)}, {len(region_ids)} region ids")
+    ids = torch.as_tensor(list(region_ids), dtype=torch.long)
+    evidence = ((fm[:, None] == ids[None, :, None, None]) & m[:, None]).flatten(2).sum(2)  # (N, R) pixels
+    most = evidence == evidence.max(1, keepdim=True).values
+    d = torch.where(pr, d, torch.full_like(d, -math.inf))
+    top = d == d.max(1, keepdim=True).values
+    hit = (top & most).sum(1).float() / top.sum(1).clamp_min(1).float()
+    return torch.where(m.flatten(1).any(1), hit, torch.full_like(hit, float("nan")))
 
 
 # --------------------------------------------------------------------------- faithfulness
@@ -340,6 +401,31 @@ def randomizable_layers(model: nn.Module) -> list[str]:
     return names[::-1]
 
 
+def randomize_weights(model: nn.Module, layers: Sequence[str] | None = None, seed: int = 0) -> nn.Module:
+    """A deep copy of ``model`` with the parameters of ``layers`` (default: every layer of
+    :func:`randomizable_layers`) re-initialised by ``reset_parameters()`` under ``seed``: the
+    fully randomised model of the model-parameter randomisation test (Adebayo et al. 2018).
+
+    ``model`` is untouched, and so is the caller's random generator state. The copy is in eval mode.
+    """
+    rand = copy.deepcopy(model)
+    valid = dict(rand.named_modules())
+    order = list(layers) if layers is not None else randomizable_layers(rand)
+    unknown = [n for n in order if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown layers {unknown[:5]}; valid examples: {randomizable_layers(rand)[:8]}")
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for name in order:
+            module = valid[name]
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            else:
+                for p in module.parameters(recurse=False):
+                    p.normal_(0, 0.05)
+    return rand.eval()
+
+
 def cascading_randomization(explainer_factory: Callable[[nn.Module], Explainer], model: nn.Module, x: Tensor,
                             target: int | Sequence[int] | Tensor | None = None,
                             layers: Sequence[str] | None = None,
@@ -421,3 +507,38 @@ def explanation_scores(model: nn.Module, x: Tensor, explanations: Mapping[str, E
             row["relevance_mass"] = float(np.nanmean(relevance_mass_accuracy(exp, gt).numpy()))
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
+
+
+# --------------------------------------------------------------------------- intervals
+def bootstrap_interval(values: Any, n_boot: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """``(mean, lo, hi)``: the mean of ``values`` (NaN ignored) and its percentile bootstrap interval.
+
+    ``n_boot`` resamples of the finite values with replacement (a generator seeded with ``seed``); the
+    interval holds the central ``level`` of the resampled means. All three are NaN when no value is
+    finite; with one value the interval is that value.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    v = np.asarray(values.detach().cpu() if isinstance(values, Tensor) else values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(int(n_boot), v.size))].mean(axis=1)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def binomial_interval(p: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` interval of a hit *rate* ``k / n`` with ``k ~ Binomial(n, p)``: where a chance
+    hit rate falls (e.g. a uniform random map's pointing game, ``p`` = the masks' mean area share)."""
+    from scipy.stats import binom
+
+    if n < 1 or not 0 <= p <= 1:
+        raise ValueError(f"need n >= 1 and 0 <= p <= 1, got n={n}, p={p}")
+    lo, hi = binom.interval(level, int(n), float(p))
+    return float(lo) / n, float(hi) / n

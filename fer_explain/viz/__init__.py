@@ -10,6 +10,7 @@ from fer_explain.viz.bars import plot_region_bars, plot_region_contribution, plo
 from fer_explain.viz.confusion import plot_confusion
 from fer_explain.viz.curves import plot_training_curves
 from fer_explain.viz.faces import face_grid
+from fer_explain.viz.leaderboard import plot_leaderboard_heatmap
 from fer_explain.viz.occlusion import plot_occlusion
 from fer_explain.viz.overlay import explanation_grid, overlay, to_display_image
 from fer_explain.viz.se import plot_se_maps, se_panel
@@ -23,6 +24,7 @@ __all__ = [
     "face_grid",
     "overlay",
     "plot_confusion",
+    "plot_leaderboard_heatmap",
     "plot_occlusion",
     "plot_region_bars",
     "plot_region_contribution",

@@ -189,6 +189,8 @@ BAD_INPUTS = {
                 "argument --methods: unknown explanation method(s) ['tea_leaves']"),
     "notebooks": (["--only", "99_nope", "--out", "{tmp}/nb"], "notebook '99_nope' matches no notebook"),
     "au-alignment": (["{tmp}/absent_ckpt", "{manifest}", "--out", "{tmp}/au"], "{tmp}/absent_ckpt"),
+    "known-answer": (["--out", "{tmp}/ka", "--quick", "--models", "deep_emotion,resnet_9000"],
+                     "argument --models: unknown models ['resnet_9000']"),
     "region-study": (["{manifest}", "--out", "{tmp}/rs", "--variant", "resize"],
                      "argument --variant: 'resize' is not one of seed 002's Table 5 variants"),
 }

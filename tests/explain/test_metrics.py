@@ -146,3 +146,79 @@ def test_cascading_randomization_reports_layers_top_down() -> None:
         torch.testing.assert_close(v, before[k])
     with pytest.raises(ValueError, match="unknown layers"):
         M.cascading_randomization(lambda m: GradCAM(m, layer="conv2"), model, x, layers=["nope"])
+
+
+# --------------------------------------------------------------------------- known-answer helpers
+def test_rank_accuracy_expected_ties_counts_plateaus_fairly() -> None:
+    # 1 x 4 x 4 map: two pixels at 2.0 (one inside the mask), a plateau of 1.0 elsewhere
+    maps = torch.ones(1, 4, 4)
+    maps[0, 0, 0] = maps[0, 3, 3] = 2.0
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, 0, :] = True  # 4 pixels: (0, 0) at 2.0 and three plateau pixels
+    exp = make_exp(maps)
+    # k = 4: the two 2.0 pixels (1 inside) + 2 of the 14 plateau pixels, 3 of which are inside
+    expected = (1 + 2 * 3 / 14) / 4
+    assert M.relevance_rank_accuracy(exp, mask, ties="expected").item() == pytest.approx(expected)
+    assert M.relevance_rank_accuracy(exp, mask).item() in (0.25, 0.5, 0.75)  # topk's own tie order
+    with pytest.raises(ValueError, match="ties must be"):
+        M.relevance_rank_accuracy(exp, mask, ties="random")
+
+
+def test_region_pointing_game_scores_regions_not_pixels() -> None:
+    # 3 faces, 2 x 4 images; region ids: 0 on the left half, 1 on the right half
+    fm = torch.zeros(3, 2, 4, dtype=torch.long)
+    fm[:, :, 2:] = 1
+    masks = torch.zeros(3, 2, 4, dtype=torch.bool)
+    masks[0, :, 3] = True             # evidence on the right
+    masks[1, 0, 0:2] = True
+    masks[1, 0, 2] = True             # 2 left pixels, 1 right: most on the left
+    drops = torch.tensor([[0.1, 0.5], [0.5, 0.1], [0.2, 0.2]])
+    present = torch.ones(3, 2, dtype=torch.bool)
+    hits = M.region_pointing_game(drops, present, [0, 1], fm, masks)
+    assert hits[0].item() == 1.0 and hits[1].item() == 1.0 and math.isnan(hits[2].item())  # face 2: no evidence
+    # a tie for the largest drop counts half when one of the two tied regions holds the evidence
+    masks[2, :, 0] = True
+    assert M.region_pointing_game(drops, present, [0, 1], fm, masks)[2].item() == 0.5
+    # the largest drop in the wrong region is a miss; an absent region never wins
+    assert M.region_pointing_game(torch.tensor([[0.9, 0.1]]), torch.tensor([[True, True]]), [0, 1], fm[:1],
+                                  masks[:1]).item() == 0.0
+    assert M.region_pointing_game(torch.tensor([[0.9, 0.1]]), torch.tensor([[False, True]]), [0, 1], fm[:1],
+                                  masks[:1]).item() == 1.0
+    with pytest.raises(ValueError, match="shapes disagree"):
+        M.region_pointing_game(drops, present, [0, 1, 2], fm, masks)
+
+
+def test_bootstrap_interval() -> None:
+    assert M.bootstrap_interval([0.5, 0.5, float("nan")]) == (0.5, 0.5, 0.5)
+    assert all(math.isnan(v) for v in M.bootstrap_interval([float("nan")]))
+    values = torch.cat([torch.ones(60), torch.zeros(40)])
+    mean, lo, hi = M.bootstrap_interval(values, n_boot=2000, seed=1)
+    assert mean == pytest.approx(0.6)
+    assert 0.48 < lo < 0.55 and 0.65 < hi < 0.72  # +- 1.96 * sqrt(0.24 / 100) = 0.096
+    assert M.bootstrap_interval(values, seed=3) == M.bootstrap_interval(values, seed=3)
+    with pytest.raises(ValueError, match="n_boot"):
+        M.bootstrap_interval(values, n_boot=0)
+
+
+def test_binomial_interval() -> None:
+    lo, hi = M.binomial_interval(0.5, 100)
+    assert lo == pytest.approx(0.40) and hi == pytest.approx(0.60)
+    assert M.binomial_interval(0.0, 10) == (0.0, 0.0)
+    with pytest.raises(ValueError):
+        M.binomial_interval(1.5, 10)
+
+
+def test_randomize_weights_copies_and_resets() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    before = [p.clone() for p in model.parameters()]
+    state = torch.random.get_rng_state()
+    rand = M.randomize_weights(model, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's generator is untouched
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the model too
+    assert all(not torch.equal(a, b) for a, b in zip(model.parameters(), rand.parameters()))
+    again = M.randomize_weights(model, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(rand.parameters(), again.parameters()))
+    only_top = M.randomize_weights(model, layers=["2"], seed=0)
+    assert torch.equal(only_top[0].weight, model[0].weight) and not torch.equal(only_top[2].weight, model[2].weight)
+    with pytest.raises(ValueError, match="unknown layers"):
+        M.randomize_weights(model, layers=["nope"])
