@@ -89,7 +89,7 @@ REFERENCES: tuple[str, ...] = ("random", "gaussian", "ideal")
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    """The scoring numbers (:meth:`fer_explain.analysis.known_answer.ScoreSettings.scoring` makes them;
+    """The scoring numbers (:meth:`fer_explain.analysis.known_answer.KnownAnswerSettings.scoring` makes them;
     the attributes are documented there)."""
 
     size: int = 48
