@@ -243,10 +243,7 @@ class KnownAnswerSettings:
 
     def scoring(self) -> ScoreSettings:
         """The scoring part, for :func:`~fer_explain.analysis.known_answer_scores.score_model`."""
-        return ScoreSettings(size=self.size, n_explain=self.n_explain, faces=self.faces,
-                             n_randomization=self.n_randomization, evidence_dilate=self.evidence_dilate,
-                             occlusion_windows=self.occlusion_windows, perturbation_steps=self.perturbation_steps,
-                             n_boot=self.n_boot, chunk=self.chunk, seed=self.seed)
+        return ScoreSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ScoreSettings)})
 
     def epochs_of(self, model: str) -> int:
         """The epochs ``model`` trains for: :attr:`epochs`, else the model's own."""

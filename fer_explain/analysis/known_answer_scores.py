@@ -89,19 +89,20 @@ REFERENCES: tuple[str, ...] = ("random", "gaussian", "ideal")
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    """The scoring numbers (:meth:`fer_explain.analysis.known_answer.KnownAnswerSettings.scoring` makes them;
-    the attributes are documented there)."""
+    """The scoring numbers: :meth:`fer_explain.analysis.known_answer.KnownAnswerSettings.scoring` copies
+    them from the run's settings, which hold the defaults and document each (no default here, so the two
+    cannot disagree)."""
 
-    size: int = 48
-    n_explain: int = 500
-    faces: str = "correct"
-    n_randomization: int = 100
-    evidence_dilate: int = 2
-    occlusion_windows: tuple[int, ...] = (8, 4)
-    perturbation_steps: int = 10
-    n_boot: int = 1000
-    chunk: int = 50
-    seed: int = 0
+    size: int
+    n_explain: int
+    faces: str
+    n_randomization: int
+    evidence_dilate: int
+    occlusion_windows: tuple[int, ...]
+    perturbation_steps: int
+    n_boot: int
+    chunk: int
+    seed: int
 
 
 def to_input(images: np.ndarray, model: nn.Module) -> Tensor:

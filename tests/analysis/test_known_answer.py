@@ -77,21 +77,30 @@ def test_variants_render_their_evidence() -> None:
 
 
 # --------------------------------------------------------------------------- methods and references
+def test_scoring_copies_the_run_settings() -> None:
+    settings = KA.KnownAnswerSettings.quick(seed=3, evidence_dilate=1, occlusion_windows=[10, 6])
+    scoring = settings.scoring()
+    assert scoring.seed == 3 and scoring.evidence_dilate == 1 and scoring.occlusion_windows == (10, 6)
+    assert scoring.n_explain == 8 and scoring.chunk == 8 and scoring.faces == "all"
+    with pytest.raises(TypeError):
+        KS.ScoreSettings()  # type: ignore[call-arg]  # the defaults live in KnownAnswerSettings only
+
+
 def test_method_specs_cover_the_registry() -> None:
     vgg = create_model("vgg_fer", num_classes=7, in_chans=1, width=0.25, input_size=48)
-    names = [s.name for s in KS.method_specs(vgg, KS.ScoreSettings())]
+    names = [s.name for s in KS.method_specs(vgg, KA.KnownAnswerSettings().scoring())]
     assert names == ["gradcam", "gradcam_fine", "gradcam++", "gradcam++_fine", "integrated_gradients",
                      "occlusion_w8", "occlusion_w4", "occlusion_coarse", "saliency", "region_masking",
                      "random", "gaussian", "ideal"]
-    specs = {s.name: s for s in KS.method_specs(vgg, KS.ScoreSettings())}
+    specs = {s.name: s for s in KS.method_specs(vgg, KA.KnownAnswerSettings().scoring())}
     assert specs["gradcam"].layer == "body.block4" and specs["gradcam_fine"].layer == "body.block3"  # 6x6, 12x12
     assert specs["occlusion_w4"].params == {"window": 4, "stride": 2}
     se = create_model("se_resnet18", num_classes=7, in_chans=1, width=0.25, input_size=48, stem="fer")
-    se_names = [s.name for s in KS.method_specs(se, KS.ScoreSettings())]
+    se_names = [s.name for s in KS.method_specs(se, KA.KnownAnswerSettings().scoring())]
     assert "cam" in se_names and "se_map" in se_names
     deep = create_model("deep_emotion", num_classes=7, in_chans=1)
     assert KS.fine_layer(deep, 48) == deep.gradcam_layer_name(48)  # 9x9 already: no second row
-    assert "gradcam_fine" not in [s.name for s in KS.method_specs(deep, KS.ScoreSettings())]
+    assert "gradcam_fine" not in [s.name for s in KS.method_specs(deep, KA.KnownAnswerSettings().scoring())]
 
 
 def _masks(n: int = 400, size: int = 48) -> torch.Tensor:

@@ -184,8 +184,17 @@ def test_region_pointing_game_scores_regions_not_pixels() -> None:
                                   masks[:1]).item() == 0.0
     assert M.region_pointing_game(torch.tensor([[0.9, 0.1]]), torch.tensor([[False, True]]), [0, 1], fm[:1],
                                   masks[:1]).item() == 1.0
+    # saturated drops that differ by float noise tie; a real gap still ranks
+    near = torch.tensor([[0.98, 0.98 + 2e-6]])
+    assert M.region_pointing_game(near, torch.ones(1, 2, dtype=torch.bool), [0, 1], fm[1:2], masks[1:2]).item() == 0.5
+    assert M.region_pointing_game(near, torch.ones(1, 2, dtype=torch.bool), [0, 1], fm[1:2], masks[1:2],
+                                  tie_tol=0.0).item() == 0.0
+    assert M.region_pointing_game(torch.tensor([[0.98, 0.97]]), torch.ones(1, 2, dtype=torch.bool), [0, 1], fm[1:2],
+                                  masks[1:2]).item() == 1.0
     with pytest.raises(ValueError, match="shapes disagree"):
         M.region_pointing_game(drops, present, [0, 1, 2], fm, masks)
+    with pytest.raises(ValueError, match="tie_tol"):
+        M.region_pointing_game(drops, present, [0, 1], fm, masks, tie_tol=-1.0)
 
 
 def test_bootstrap_interval() -> None:
