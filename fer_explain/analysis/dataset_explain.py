@@ -58,7 +58,8 @@ a barrier, and again before rank 0 writes the table), so the files equal a singl
 Memory is bounded by the shard size: one shard is held at a time, its maps at most three times over
 (per batch, concatenated, serialised): ``3 x shard_size x methods x H x W x 2`` bytes in float16
 (512 faces, 3 methods at 48 px: 21 MB), plus the faces and landmarks of one batch and one forward
-pass's perturbed copies (``images_per_forward`` images for occlusion, 256 for the deletion drop).
+pass's perturbed copies (``images_per_forward`` images for occlusion and region masking, 256 for the
+deletion drop).
 """
 
 from __future__ import annotations
@@ -287,6 +288,12 @@ def _occlusion_ppe(setup: _Setup, n: int) -> int:
     return balanced_chunk(n_pos, max(1, setup.images_per_forward // n))
 
 
+def _region_ppe(setup: _Setup, n: int) -> int:
+    """Masked copies per region-masking forward: ``images_per_forward`` images, like occlusion's (the
+    calibrated size when ``"auto"``; all regions of a 32-face batch at once spilled past it)."""
+    return balanced_chunk(len(BASE_FEATURE_IDS), max(1, setup.images_per_forward // n))
+
+
 def _first_deletion_drop(model: torch.nn.Module, x: Tensor, exp: Any, black: Tensor) -> Tensor:
     """``<m>_drop``: step 1 of :func:`~fer_explain.explain.metrics.deletion_curve` (``DELETION_STEPS`` steps,
     black baseline: the same pixels, ranked the same way) in one forward pass instead of the whole curve,
@@ -314,7 +321,8 @@ def _explain_batch(setup: _Setup, x: Tensor, targets: Tensor | None, lm: np.ndar
         if m == REGION_METHOD:
             assert lm is not None
             fm = base_feature_mask(lm, size, region_set=setup.region_set, margin=setup.margin)
-            exp = RegionAblation(model, fm, baseline=black).attribute(x, target=targets)
+            exp = RegionAblation(model, fm, baseline=black,
+                                 perturbations_per_eval=_region_ppe(setup, len(x))).attribute(x, target=targets)
             names = list(BASE_FEATURE_IDS.values())
             drops = torch.full((len(x), len(names)), float("nan"), dtype=torch.float64)
             for j, rid in enumerate(exp.extras["region_ids"]):
@@ -446,7 +454,8 @@ def explain_dataset(
         shard_size: faces per shard file (and the memory bound, see the module docstring).
         batch_size: faces per explainer call.
         dtype: of the stored maps: ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-        images_per_forward: occluded images per forward pass (occlusion's batching), or ``"auto"``.
+        images_per_forward: perturbed images per forward pass (occlusion's and region masking's
+            batching), or ``"auto"``.
         device: ``"cpu"``, ``"cuda"`` (under torchrun: each rank's ``LOCAL_RANK`` GPU)...
         progress: a tqdm bar (faces/s) on rank 0.
 
@@ -517,7 +526,8 @@ def explain_dataset(
               "stat_columns": _stat_columns(methods, names), "tables": list(TABLE_FILES)}
     out = Path(out_dir)
     out_exists = (out / RECORD_FILE).is_file()
-    if images_per_forward == "auto" and not out_exists and dist_info.is_main and "occlusion" in methods:
+    batched = "occlusion" in methods or REGION_METHOD in methods
+    if images_per_forward == "auto" and not out_exists and dist_info.is_main and batched:
         x = torch.stack([inp.dataset(faces.replace(faces.df.iloc[:1]), cache_dir=False)[0][0]]).to(dev)
         record["images_per_forward"] = calibrated_batch(model.eval(), x)
     record = _claim(out, record, dist_info)

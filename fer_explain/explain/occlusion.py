@@ -17,7 +17,9 @@ Batching. How many occluded copies go through the model at once decides the spee
 forward pays the per-call overhead 121 times, thousands of copies per forward spill the CPU caches.
 :func:`calibrated_batch` times forward passes of growing size (8, 16, 32, ... images; two passes each, the
 faster counts; the best candidates timed once more; two seconds at most) and keeps the size with the best
-throughput (the smallest within 3 % of it); the timings are cached in-process per (model class and
+throughput (the largest within 3 % of it: an occlusion forward also builds its perturbed copies and, in
+captum, does per-call bookkeeping, so among sizes the model runs equally fast the largest pays that
+per-call work least often); the timings are cached in-process per (model class and
 parameter count, input shape, dtype, device, thread count), so only the first call on a model pays for
 them. ``perturbations_per_eval`` (``chunk``) is that many images
 divided by the batch, capped by ``memory_budget_mb`` (:func:`~fer_explain.explain.base.auto_batch`)
@@ -142,7 +144,10 @@ def calibrated_batch(model: nn.Module, x: Tensor, max_images: int = CALIBRATION_
     row are more than 10 % slower per image than the best (larger batches only spill caches from there).
     Refinement: the (at most four) best sizes within 15 % of the best are timed once more, and each keeps
     its best time (a burst of load from another process during the sweep does
-    not decide the answer). Returns the smallest size within ``tolerance`` of the best time per image.
+    not decide the answer). Returns the largest size within ``tolerance`` of the best time per image (the
+    per-call work of an occlusion pass around the model's forward -- building the perturbed copies,
+    captum's bookkeeping -- is not in these timings and favours fewer, larger calls; the sizes above
+    the best that are measured at all are within 10 % of it, and ``max_images`` holds the memory cap).
 
     Timings are cached per (model class and parameter count, input shape, dtype, device, threads), the
     answer per ``max_images`` too; a later call with another cap reuses the sizes measured so far.
@@ -184,7 +189,7 @@ def calibrated_batch(model: nn.Module, x: Tensor, max_images: int = CALIBRATION_
         for size in sorted((s for s in measured if timings[s] <= 1.15 * fastest), key=timings.__getitem__)[:4]:
             timings[size] = min(timings[size], _time_forward(model, batch_of(size), device, 1) / size)
     fastest = min(timings[s] for s in measured)
-    choice = min(s for s in measured if timings[s] <= (1 + tolerance) * fastest)
+    choice = max(s for s in measured if timings[s] <= (1 + tolerance) * fastest)
     _CALIBRATED[key] = choice
     return choice
 

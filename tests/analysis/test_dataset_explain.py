@@ -102,6 +102,28 @@ def test_shards_table_and_rerun(faces: Path, tmp_path: Path) -> None:
     assert _files(out) == before
 
 
+def test_region_masking_forwards_hold_images_per_forward(faces: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import fer_explain.analysis.dataset_explain as DE
+
+    used: list[int | None] = []
+
+    class Recording(DE.RegionAblation):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            used.append(self.perturbations_per_eval)
+
+    monkeypatch.setattr(DE, "RegionAblation", Recording)
+    tables = {}
+    for ipf in (6, 128):
+        tables[ipf] = explain_dataset(DEEP, faces, tmp_path / str(ipf), methods=("regions",), shard_size=6,
+                                      batch_size=3, images_per_forward=ipf, progress=False).table
+    # 3 faces per batch: 6 images -> 2 of the 5 regions per forward (balanced: 2, 2, 1); 128 -> all 5 at once
+    assert used == [2, 2, 5, 5]
+    drops = [c for c in tables[6] if c.startswith("regions_drop_")]
+    np.testing.assert_allclose(tables[6][drops].to_numpy(), tables[128][drops].to_numpy(), atol=1e-6)
+
+
 def test_killed_run_resumes_bit_identical(faces: Path, tmp_path: Path) -> None:
     args = {"methods": ("gradcam", "occlusion"), "shard_size": 2, "batch_size": 2}
     reference = tmp_path / "uninterrupted"

@@ -52,6 +52,14 @@ def test_calibration_finds_the_knee_and_is_cached() -> None:
     assert calibrated_batch(model, x, max_images=32, budget_s=5.0) <= 32  # another cap, measured again
 
 
+def test_calibration_takes_the_largest_of_equally_fast_sizes() -> None:
+    clear_calibration()
+    # 1 ms per image at every size up to 64, 3 ms above: 16, 32 and 64 tie; an occlusion pass adds per-call
+    # work (building the perturbed copies) that the largest of them pays least often
+    model = Timed(overhead=0.0, per_image=0.001, knee=64, penalty=0.002)
+    assert calibrated_batch(model, torch.randn(4, 1, 2, 2), max_images=256, budget_s=5.0) == 64
+
+
 def test_calibration_stops_at_its_time_budget() -> None:
     clear_calibration()
     model = Timed(overhead=0.0, per_image=0.0005)
