@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -46,3 +48,20 @@ def tiny():
         return model, lambda n=3: model_input(model, n)
 
     return make
+
+
+@contextmanager
+def _counted_batches(model: torch.nn.Module) -> Iterator[list[int]]:
+    calls: list[int] = []
+    handle = model.register_forward_pre_hook(lambda m, args: calls.append(int(args[0].shape[0])))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+@pytest.fixture
+def counted_batches() -> Callable[[torch.nn.Module], AbstractContextManager[list[int]]]:
+    """``with counted_batches(model) as calls:`` -- the batch size of every forward call of ``model`` inside
+    the block (the hook is removed after it, also on an exception)."""
+    return _counted_batches

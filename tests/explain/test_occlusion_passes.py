@@ -10,10 +10,6 @@ from fer_explain.explain import Occlusion, SlidingOcclusion
 from fer_explain.explain.base import explaining
 
 
-def _count_batches(model: torch.nn.Module, calls: list[int]):
-    return model.register_forward_pre_hook(lambda m, args: calls.append(int(args[0].shape[0])))
-
-
 def _captum(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, stride: int,
             baseline: float) -> torch.Tensor:
     def prob(inp: torch.Tensor) -> torch.Tensor:
@@ -25,16 +21,12 @@ def _captum(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, windo
 
 
 @pytest.mark.parametrize("name", ["deep_emotion", "se_resnet18"])
-def test_sliding_occlusion_one_unperturbed_pass_same_maps(tiny, name: str) -> None:
+def test_sliding_occlusion_one_unperturbed_pass_same_maps(tiny, counted_batches, name: str) -> None:
     model, make_x = tiny(name)
     x = make_x(3)
     target = torch.tensor([1, 3, 0])
-    calls: list[int] = []
-    handle = _count_batches(model, calls)
-    try:
+    with counted_batches(model) as calls:
         exp = SlidingOcclusion(model, 8, 4, baseline=-1.0, chunk=11).attribute(x, target)
-    finally:
-        handle.remove()
     # one unperturbed pass (3 images), then 121 positions in 11 forwards of 11 x 3 images
     assert calls == [3] + [33] * 11
     torch.testing.assert_close(exp.maps, _captum(model, x, target, 8, 4, -1.0), atol=1e-6, rtol=1e-5)
@@ -49,16 +41,12 @@ def test_sliding_occlusion_one_unperturbed_pass_same_maps(tiny, name: str) -> No
     assert torch.equal(extras["flip"], exp.extras["flip"])
 
 
-def test_occlusion_wrapper_with_a_target_uses_captums_unperturbed_pass(tiny) -> None:
+def test_occlusion_wrapper_with_a_target_uses_captums_unperturbed_pass(tiny, counted_batches) -> None:
     model, make_x = tiny("deep_emotion")
     x = make_x(3)
     target = torch.tensor([2, 0, 5])
-    calls: list[int] = []
-    handle = _count_batches(model, calls)
-    try:
+    with counted_batches(model) as calls:
         exp = Occlusion(model, 8, 4, baseline=-1.0, perturbations_per_eval=11).attribute(x, target)
-    finally:
-        handle.remove()
     assert calls == [3] + [33] * 11  # captum's unperturbed pass only; no pass of our own
     ref = _captum(model, x, target, 8, 4, -1.0)
     torch.testing.assert_close(exp.maps, ref, atol=1e-6, rtol=1e-5)
@@ -72,14 +60,9 @@ def test_occlusion_wrapper_with_a_target_uses_captums_unperturbed_pass(tiny) -> 
 
 
 @pytest.mark.parametrize("bad", [7, [0, 1], [0, 1, -1]])
-def test_occlusion_wrapper_refuses_bad_targets_before_occluding(tiny, bad) -> None:
+def test_occlusion_wrapper_refuses_bad_targets_before_occluding(tiny, counted_batches, bad) -> None:
     model, make_x = tiny("deep_emotion")
     x = make_x(3)
-    calls: list[int] = []
-    handle = _count_batches(model, calls)
-    try:
-        with pytest.raises(ValueError, match="target"):
-            Occlusion(model, 8, 4, perturbations_per_eval=11).attribute(x, bad)
-    finally:
-        handle.remove()
+    with counted_batches(model) as calls, pytest.raises(ValueError, match="target"):
+        Occlusion(model, 8, 4, perturbations_per_eval=11).attribute(x, bad)
     assert len(calls) <= 1  # at most the unperturbed pass ran

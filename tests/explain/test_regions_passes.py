@@ -18,18 +18,14 @@ def _mask(n: int) -> torch.Tensor:
     return fm
 
 
-def test_region_ablation_one_unmasked_pass_same_maps(tiny) -> None:
+def test_region_ablation_one_unmasked_pass_same_maps(tiny, counted_batches) -> None:
     model, make_x = tiny("deep_emotion")
     x = make_x(3)
     fm = _mask(3)
     black = torch.full((1, 1, 1), -1.0)
     target = torch.tensor([0, 2, 5])
-    calls: list[int] = []
-    handle = model.register_forward_pre_hook(lambda m, args: calls.append(int(args[0].shape[0])))
-    try:
+    with counted_batches(model) as calls:
         exp = RegionAblation(model, fm, baseline=black).attribute(x, target)
-    finally:
-        handle.remove()
     assert calls == [5 * 3]  # the unmasked batch and the 4 regions' copies in one forward
 
     def prob(inp: torch.Tensor) -> torch.Tensor:
@@ -48,12 +44,8 @@ def test_region_ablation_one_unmasked_pass_same_maps(tiny) -> None:
     torch.testing.assert_close(maps, exp.maps, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(extras["drops"], exp.extras["drops"], atol=1e-6, rtol=1e-5)
     # the prediction by default, from the same single unmasked pass
-    calls.clear()
-    handle = model.register_forward_pre_hook(lambda m, args: calls.append(int(args[0].shape[0])))
-    try:
+    with counted_batches(model) as calls:
         pred = RegionAblation(model, fm, baseline=black, perturbations_per_eval=2).attribute(x)
-    finally:
-        handle.remove()
     assert calls == [3, 6, 6]  # the prediction first, then 2 regions per forward
     torch.testing.assert_close(pred.targets, model(x).argmax(1))
     with torch.no_grad():
@@ -61,13 +53,11 @@ def test_region_ablation_one_unmasked_pass_same_maps(tiny) -> None:
     torch.testing.assert_close(pred.maps, ref_pred, atol=1e-6, rtol=1e-5)
 
 
-def test_region_importance_with_labels_one_call_per_batch_and_bad_targets(tiny) -> None:
+def test_region_importance_with_labels_one_call_per_batch_and_bad_targets(tiny, counted_batches) -> None:
     model, make_x = tiny("deep_emotion")
     x = make_x(3)
     fm = _mask(3)
-    calls: list[int] = []
-    handle = model.register_forward_pre_hook(lambda m, args: calls.append(int(args[0].shape[0])))
-    try:
+    with counted_batches(model) as calls:
         ri = region_importance(model, x, fm, target=[1, 2, 3], baseline=-1.0)
         assert calls == [15]
         for bad in (7, [0, 1], [-1, 0, 0]):
@@ -75,8 +65,6 @@ def test_region_importance_with_labels_one_call_per_batch_and_bad_targets(tiny) 
                 region_importance(model, x, fm, target=bad)
             with pytest.raises(ValueError, match="target"):
                 RegionAblation(model, fm).attribute(x, bad)
-    finally:
-        handle.remove()
 
     def prob(inp: torch.Tensor) -> torch.Tensor:
         return model(inp).softmax(dim=1)
