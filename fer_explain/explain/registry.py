@@ -20,8 +20,8 @@ name                        defaults
 ``occlusion``               window = input side // 6 (8 at 48 px), stride = window // 2, baseline
                             black in image space (seed 004's zeroed pixels)
 ``occlusion_coarse``        coarse-to-fine approximation of that occlusion map: fine window and
-                            stride as ``occlusion``'s, coarse window = 2 x window, coarse stride =
-                            coarse window // 2 (16 / 8 at 48 px), top fraction
+                            stride as ``occlusion``'s, coarse sweep = the same window at twice the
+                            stride (8 / 8 at 48 px), top fraction
                             :data:`~fer_explain.explain.occlusion_coarse.DEFAULT_TOP_FRACTION`,
                             baseline black in image space
 ``integrated_gradients``    32 steps, baseline black in image space
@@ -99,9 +99,8 @@ def _occlusion(model: nn.Module, *, input_size: int, black: Tensor | float, **pa
 def _occlusion_coarse(model: nn.Module, *, input_size: int, black: Tensor | float, **params: Any) -> Explainer:
     params.setdefault("window", occlusion_window(input_size)[0])
     params.setdefault("stride", max(1, int(params["window"]) // 2))
-    params.setdefault("coarse_window", 2 * int(params["window"]))
     params.setdefault("baseline", black)
-    return CoarseToFineOcclusion(model, **params)  # coarse stride coarse_window // 2, top fraction: its defaults
+    return CoarseToFineOcclusion(model, **params)  # coarse window and stride, top fraction: its defaults
 
 
 def _ig(model: nn.Module, *, input_size: int, black: Tensor | float, **params: Any) -> Explainer:

@@ -40,7 +40,8 @@ def test_fraction_below_one_counts_its_forwards_and_is_exact_where_it_refines(ti
     model, make_x = tiny("vgg_fer", in_chans=1, input_size=48)  # the shipped checkpoint's input
     x, black = make_x(4), black_baseline(model)
     exact = SlidingOcclusion(model, 8, 4, black, chunk=31).attribute(x)  # explicit: no calibration
-    explainer = CoarseToFineOcclusion(model, 8, 4, black, top_fraction=0.1, images_per_forward=64)
+    explainer = CoarseToFineOcclusion(model, 8, 4, black, coarse_window=16, coarse_stride=8, top_fraction=0.1,
+                                      images_per_forward=64)
     outside = ForwardCounter()
     handle = model.register_forward_pre_hook(outside)
     try:
@@ -50,7 +51,7 @@ def test_fraction_below_one_counts_its_forwards_and_is_exact_where_it_refines(ti
     k = math.ceil(0.1 * 121)  # 13 fine windows per face
     assert exp.extras["forwards"] == explainer.last_forwards == outside.images == 4 * (1 + 25 + k)
     assert exp.extras["forward_calls"] == outside.calls == 1 + 2 + 1  # unoccluded; coarse 2 x 50; fine 1 x 52
-    refined = exp.extras["refined"]
+    refined = exp.extras["refined"]  # no 16 px window equals an 8 px one: only the drill-down is exact
     assert refined.shape == (4, 11, 11) and refined.flatten(1).sum(1).tolist() == [k] * 4
     torch.testing.assert_close(exp.raw[refined], exact.raw[refined], atol=1e-6, rtol=0)
     assert not torch.allclose(exp.raw[~refined], exact.raw[~refined], atol=1e-6)  # the rest is estimated
@@ -67,6 +68,36 @@ def test_fraction_below_one_counts_its_forwards_and_is_exact_where_it_refines(ti
     assert exp.maps.shape == (4, 48, 48) and torch.isfinite(exp.maps).all()
 
 
+def test_default_sweep_reuses_the_fine_windows_it_occludes(tiny) -> None:
+    """The default coarse sweep is the fine window at twice the stride: those 36 windows are exact fine
+    values, the drill-down adds k more, and every other window is filled from its neighbours."""
+    model, make_x = tiny("vgg_fer", in_chans=1, input_size=48)
+    x, black = make_x(4), black_baseline(model)
+    exact = SlidingOcclusion(model, 8, 4, black, chunk=31).attribute(x)
+    explainer = CoarseToFineOcclusion(model, 8, 4, black, top_fraction=0.02, images_per_forward=64)
+    assert (explainer.coarse_window, explainer.coarse_stride) == (8, 8)
+    exp = explainer.attribute(x)
+    k = math.ceil(0.02 * 121)  # 3 drilled-down windows per face
+    assert exp.extras["forwards"] == 4 * (1 + 36 + k)  # 40 per face against SlidingOcclusion's 1 + 121
+    refined = exp.extras["refined"]
+    twins = torch.zeros(11, 11, dtype=torch.bool)
+    twins[::2, ::2] = True  # starts 0, 8, ..., 40: the coarse windows
+    assert refined[:, twins].all() and refined.flatten(1).sum(1).tolist() == [36 + k] * 4
+    torch.testing.assert_close(exp.raw[refined], exact.raw[refined], atol=1e-6, rtol=0)
+    torch.testing.assert_close(exp.extras["coarse_raw"], exact.raw[:, ::2, ::2], atol=1e-6, rtol=0)
+    # the drill-down takes the top k of the windows the sweep did not occlude, by the coarse map's window mean
+    score = _fine_window_means(exp.extras["coarse_map"], list(range(0, 41, 4)), 8).masked_fill(
+        twins.flatten()[None], -math.inf)
+    drilled = refined.flatten(1) & ~twins.flatten()[None]
+    top = torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k]
+    assert torch.equal(drilled, torch.zeros_like(drilled).scatter(1, top, True))
+    # a window between two coarse ones is their mean (times the face's scale): a linear fill
+    scale = exp.extras["scale"]
+    between = exp.raw[:, 0, 1][~refined[:, 0, 1]]
+    ref = (scale[:, None] * (exact.raw[:, 0, 0:1] + exact.raw[:, 0, 2:3]) / 2)[:, 0][~refined[:, 0, 1]]
+    torch.testing.assert_close(between, ref, atol=1e-6, rtol=1e-5)
+
+
 def test_registry_defaults() -> None:
     from fer_explain.models import create_model
 
@@ -75,10 +106,10 @@ def test_registry_defaults() -> None:
     black = torch.full((1, 1, 1), -1.0)
     occ = make_explainer("occlusion_coarse", model, input_size=48, black=black)
     assert isinstance(occ, CoarseToFineOcclusion) and torch.equal(occ.baseline, black)
-    assert (occ.window, occ.stride, occ.coarse_window, occ.coarse_stride) == (8, 4, 16, 8)
+    assert (occ.window, occ.stride, occ.coarse_window, occ.coarse_stride) == (8, 4, 8, 8)
     assert occ.top_fraction == DEFAULT_TOP_FRACTION and 0 < DEFAULT_TOP_FRACTION <= 1
     wide = make_explainer("Occlusion (coarse to fine)", model, input_size=64, black=black, top_fraction=0.5)
-    assert (wide.window, wide.stride, wide.coarse_window, wide.coarse_stride, wide.top_fraction) == (10, 5, 20, 10, 0.5)
+    assert (wide.window, wide.stride, wide.coarse_window, wide.coarse_stride, wide.top_fraction) == (10, 5, 10, 10, 0.5)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -86,8 +117,8 @@ def test_registry_defaults() -> None:
     ({"top_fraction": 1.5}, r"top_fraction must be in \(0, 1\], got 1.5"),
     ({"top_fraction": -0.2}, "top_fraction"),
     ({"top_fraction": float("nan")}, "top_fraction"),
-    ({"coarse_window": 8}, r"coarse_window \(8\) must be larger than the fine window \(8\)"),
-    ({"coarse_window": 4}, r"coarse_window \(4\) must be larger"),
+    ({"coarse_stride": 4}, r"coarse_stride \(4\) must be larger than the fine stride \(4\)"),
+    ({"coarse_window": 4}, r"coarse_window \(4\) must be at least the fine window \(8\)"),
     ({"coarse_window": 0}, "coarse_window must be an integer >= 1"),
     ({"coarse_stride": 0}, "coarse_stride must be an integer >= 1"),
     ({"images_per_forward": 0}, "images_per_forward must be an integer >= 1"),
@@ -126,7 +157,8 @@ def test_training_mode_restored_and_no_hooks_left(fail_at: int | None) -> None:
     x = torch.randn(2, 1, 8, 8)
     if fail_at is None:
         exp = explainer.attribute(x)
-        assert exp.maps.shape == (2, 8, 8) and exp.extras["forwards"] == 2 * (1 + 9 + math.ceil(0.25 * 49))
+        # coarse sweep: the 2 px window at stride 2 (4 x 4 positions); drill-down: 13 of the 49 fine windows
+        assert exp.maps.shape == (2, 8, 8) and exp.extras["forwards"] == 2 * (1 + 16 + math.ceil(0.25 * 49))
     else:
         with pytest.raises(RuntimeError, match="on purpose"):
             explainer.attribute(x)
