@@ -27,6 +27,21 @@ def test_shipped_region_tables_support_notebook_04s_sentence() -> None:
     pd.testing.assert_series_equal(t5["pad"], acc, check_names=False)
 
 
+def test_recorded_fer2013_region_study_supports_the_readme() -> None:
+    """The README's sentence: the whole face passes 60 %, the ranking is the paper's but for mouth and
+    nose + eyes (Spearman of the two rankings above 0.95)."""
+    from scipy.stats import spearmanr
+
+    rec = recorded_result("region_study_fer2013")
+    table = rec.table
+    assert set(table.index) == {"face", "mouth", "nose", "eyes", "mouth_eyes", "nose_mouth", "nose_eyes"}
+    assert table.loc["face", "ours_pad"] >= 60 and (table["epochs"] == 15).all()
+    assert spearmanr(table["ours_pad"], table["paper_pad"]).statistic > 0.95
+    swapped = table.index[table["rank_ours_pad"] != table["rank_paper_pad"]]
+    assert sorted(swapped) == ["mouth", "nose_eyes"]
+    assert "benchmarks/region_study_fer2013.py" in rec.command and "--record" in rec.command
+
+
 def test_write_and_read_back(tmp_path, monkeypatch) -> None:
     from fer_explain.analysis import recorded
 
