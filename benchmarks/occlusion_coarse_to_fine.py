@@ -129,8 +129,7 @@ def main() -> None:
     black = inp.black()
     exact_explainer = SlidingOcclusion(model, window, stride, black)
 
-    sweep = ({"coarse_window": int(args.coarse.split("/")[0]), "coarse_stride": int(args.coarse.split("/")[1])}
-             if args.coarse else {})
+    sweep = dict(zip(("coarse_window", "coarse_stride"), map(int, args.coarse.split("/")))) if args.coarse else {}
 
     def coarse(fraction: float) -> Callable[[Tensor], Explanation]:
         return make_explainer("occlusion_coarse", model, input_size=inp.size, black=black,

@@ -19,7 +19,7 @@ two processes of one thread each (about 45-60 minutes per region on one free thr
 This script joins the folders (:func:`~fer_explain.analysis.region_study.load_region_study`), prints the
 table beside Table 5 (:func:`~fer_explain.analysis.region_study.compare_with_table5`), the Spearman
 correlation of the two rankings and the acceptance (the whole face >= 60 % on PublicTest), and with
-``--record`` writes it as the recorded result ``region_study_fer2013`` that notebook 04 shows::
+``--record`` writes it as the recorded result ``region_study_fer2013`` (the README's table)::
 
     python benchmarks/region_study_fer2013.py runs/region_study_a runs/region_study_b [--record]
 
@@ -41,8 +41,10 @@ passes the 60 % bar.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -57,21 +59,25 @@ FACE_MIN = 0.60
 
 
 def study_table(*outs: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The comparison table (ours / paper in %, ranks, epochs) and what made it (training times are left out:
-    the regions ran on a shared machine at different priorities, so their wall clocks say little)."""
-    result, _ = load_region_study(*outs)
+    """The comparison table (ours / paper in %, ranks, epochs) and what made it, from the study's own recorded
+    settings (training times are left out: the regions ran on a shared machine at different priorities, so
+    their wall clocks say little)."""
+    result, _ = load_region_study(*outs)  # checks that the folders' settings agree
+    settings = json.loads((Path(outs[0]) / "region_study.json").read_text())["settings"]
     table = compare_with_table5(result)
     table["epochs"] = result["epochs"].astype(int)
     first = result.iloc[0]
-    info = {"table": "PublicTest accuracy (%) per region, ours (vgg_fer width 0.25, padding) beside seed 002's "
-                     "Table 5 (RAF-DB, padding), with the rank of each region in each column",
+    overrides = ", ".join(f"{k} {v}" for k, v in settings["recipe_overrides"].items())
+    info = {"table": f"PublicTest accuracy (%) per region, ours ({settings['model']}, {first['variant']}) beside "
+                     "seed 002's Table 5 (RAF-DB, padding), with the rank of each region in each column",
             "data": f"FER2013: {int(first['n_train'])} training faces (Training less a stratified 3,500-face "
                     f"validation carve, seed 0; {int(first['n_val'])} validate), {int(first['n_test'])} "
                     "PublicTest faces; dlib landmarks",
-            "model": f"{first['model']} width 0.25, 48 px, one per region of seed 002's Table 4 (literal set, no "
-                     f"margin), {first['variant']} variant, {int(first['runs'])} run per region",
-            "training": f"seed-002 preset with SGD lr 0.02, momentum 0.9, weight decay 5e-4, cosine over "
-                        f"{int(first['epochs'])} epochs, the paper's augmentation, best validation epoch kept",
+            "model": f"{settings['model']} {settings['model_args']}, one per region of seed 002's Table 4 "
+                     f"({settings['region_set']} set, margin {settings['margin']} px), {first['variant']} variant, "
+                     f"{int(first['runs'])} run per region",
+            "training": f"{settings['recipe']} preset, overridden: {overrides}; the paper's augmentation, best "
+                        "validation epoch kept",
             "command": "fer-explain region-study (two processes: see benchmarks/region_study_fer2013.py), then "
                        "python benchmarks/region_study_fer2013.py A B --record"}
     return table, info

@@ -282,16 +282,16 @@ def _shard_done(path: Path, run: str, start: int, end: int) -> bool:
 
 
 # --------------------------------------------------------------------------- explaining
+def _copies_per_forward(setup: _Setup, n_copies: int, n: int) -> int:
+    """Perturbed copies of a batch of ``n`` faces per forward pass, out of ``n_copies`` (occlusion's window
+    positions, region masking's regions): ``images_per_forward`` images (the calibrated size when
+    ``"auto"``; all regions of a 32-face batch at once spilled past it), balanced over the copies."""
+    return balanced_chunk(n_copies, max(1, setup.images_per_forward // n))
+
+
 def _occlusion_ppe(setup: _Setup, n: int) -> int:
     window, stride = occlusion_window(setup.inp.size)
-    n_pos = len(window_starts(setup.inp.size, window, stride)) ** 2
-    return balanced_chunk(n_pos, max(1, setup.images_per_forward // n))
-
-
-def _region_ppe(setup: _Setup, n: int) -> int:
-    """Masked copies per region-masking forward: ``images_per_forward`` images, like occlusion's (the
-    calibrated size when ``"auto"``; all regions of a 32-face batch at once spilled past it)."""
-    return balanced_chunk(len(BASE_FEATURE_IDS), max(1, setup.images_per_forward // n))
+    return _copies_per_forward(setup, len(window_starts(setup.inp.size, window, stride)) ** 2, n)
 
 
 def _first_deletion_drop(model: torch.nn.Module, x: Tensor, exp: Any, black: Tensor) -> Tensor:
@@ -321,8 +321,8 @@ def _explain_batch(setup: _Setup, x: Tensor, targets: Tensor | None, lm: np.ndar
         if m == REGION_METHOD:
             assert lm is not None
             fm = base_feature_mask(lm, size, region_set=setup.region_set, margin=setup.margin)
-            exp = RegionAblation(model, fm, baseline=black,
-                                 perturbations_per_eval=_region_ppe(setup, len(x))).attribute(x, target=targets)
+            ppe = _copies_per_forward(setup, len(BASE_FEATURE_IDS), len(x))
+            exp = RegionAblation(model, fm, baseline=black, perturbations_per_eval=ppe).attribute(x, target=targets)
             names = list(BASE_FEATURE_IDS.values())
             drops = torch.full((len(x), len(names)), float("nan"), dtype=torch.float64)
             for j, rid in enumerate(exp.extras["region_ids"]):

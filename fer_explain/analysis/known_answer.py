@@ -20,11 +20,11 @@ Models (:data:`MODELS`): ``deep_emotion``, ``vgg_fer`` (width 0.25) and ``se_res
 the 3x3/2 ``fer`` stem), the CAM-able one (GAP + linear head), with SE blocks, so CAM and SE-map rows
 exist. Each trains on 10,800 faces (1,200 more validate) with Adam (3e-3, batch 64) and a cosine schedule
 for its own number of epochs (40 / 13 / 18), about the same cost: 16-18 minutes of one free CPU thread
-each (:attr:`KnownAnswerSettings.train_minutes` caps the wall-clock time at 20). On 3,600 faces the
-models missed the 93 % bar (Deep-Emotion 90.9 % underfitting after 60 epochs; SE-ResNet-18 88.6 % and
-VGG-FER 93.1 % overfitting); on 10,800 Deep-Emotion reached 94.9 % on mouth-only faces in 40 epochs,
-17.6 CPU-minutes. The VGG-FER and SE-ResNet-18 epochs are set from their measured cost per face. DenseNet-BC (4 layers
-per block, 48 px) is there too (``densenet_bc``), CAM-able but about seven times slower to train on one
+each (:attr:`KnownAnswerSettings.train_minutes` caps the wall-clock time at 20). On 3,600 faces two
+models missed the 93 % bar on mouth-only faces (Deep-Emotion 90.9 %, underfitting after 60 epochs;
+SE-ResNet-18 88.6 %, overfitting) and VGG-FER just cleared it (93.1 %, overfitting); on 10,800
+Deep-Emotion reached 94.9 % in 40 epochs, 17.6 CPU-minutes. The VGG-FER and SE-ResNet-18 epochs are
+set from their measured cost per face. DenseNet-BC (4 layers per block, 48 px) is there too (``densenet_bc``), CAM-able but about seven times slower to train on one
 CPU thread; it is meant for a run with a GPU.
 
 Usage::

@@ -146,8 +146,8 @@ class CoarseToFineOcclusion(Explainer):
 
     Result: ``maps`` ``(N, H, W)`` and ``raw`` ``(N, nH, nW)`` as ``SlidingOcclusion``'s (see the module
     docstring for how the unrefined windows are filled); ``extras``: ``"refined"`` ``(N, nH, nW)`` bool
-    (occluded exactly: by the drill-down or, being equal to a coarse window, by the coarse sweep), ``"coarse_map"`` ``(N, H, W)``, ``"coarse_raw"`` ``(N, nHc, nWc)``, ``"scale"``
-    ``(N,)`` the fill factor ``c``, ``"forwards"`` / ``"forward_calls"`` (ints: images and model calls
+    (occluded exactly: by the drill-down or, being equal to a coarse window, by the coarse sweep),
+    ``"coarse_map"`` ``(N, H, W)``, ``"coarse_raw"`` ``(N, nHc, nWc)``, ``"scale"`` ``(N,)`` the fill factor ``c``, ``"forwards"`` / ``"forward_calls"`` (ints: images and model calls
     counted during the call), ``"rows"``, ``"cols"`` (fine window starts).
     """
 
