@@ -128,8 +128,8 @@ def _instrument(meter: Meter, shard_log: list[tuple[int, float, int]], sampler: 
 
     dx.load_checkpoint, dx.make_explainer, dx.RegionAblation = load_checkpoint_hooked, make_timed, ablation_timed
     dx._first_deletion_drop, dx._explain_shard = drop_timed, shard_timed
-    masks = dx.region_masks
-    dx.region_masks = lambda *a, **k: meter.timed("region masks", masks, *a, **k)
+    masks = dx.region_masks_many
+    dx.region_masks_many = lambda *a, **k: meter.timed("region masks", masks, *a, **k)
     dx.xm.region_mass = lambda *a, **k: meter.timed("stats", mass, *a, **k)
     dx.xm.sparsity = lambda *a, **k: meter.timed("stats", sparsity, *a, **k)
 

@@ -97,12 +97,13 @@ from fer_explain.explain.registry import occlusion_window
 from fer_explain.faces.landmarks import extract_landmarks, predictor_path
 from fer_explain.faces.regions import (
     BASE_FEATURE_IDS,
+    BASE_REGIONS,
     MEAN_FACE_68,
-    base_feature_mask,
+    base_ids,
     get_region,
     list_regions,
     margin_pixels,
-    region_masks,
+    region_masks_many,
 )
 from fer_explain.train.checkpoint import checkpoint_paths, file_sha256, load_checkpoint
 from fer_explain.train.distributed import DistInfo, setup_distributed
@@ -312,15 +313,18 @@ def _explain_batch(setup: _Setup, x: Tensor, targets: Tensor | None, lm: np.ndar
                    ) -> tuple[dict[str, Tensor], Tensor, dict[str, Tensor]]:
     """Maps per method, probabilities and the stats columns of one batch of faces."""
     model, size, black = setup.model, setup.inp.size, setup.inp.black().to(x.device)
-    masks = ({r: torch.as_tensor(region_masks(lm, r, (size, size), margin=setup.margin, region_set=setup.region_set))
-              for r in setup.regions} if lm is not None else {})
+    # every region mask of the batch at once (each hull rasterised once), the base partition included
+    wanted = list(dict.fromkeys([*setup.regions, *(BASE_REGIONS if REGION_METHOD in setup.methods else ())]))
+    all_masks = region_masks_many(lm, wanted, (size, size), margin=setup.margin,
+                                  region_set=setup.region_set) if lm is not None else {}
+    masks = {r: all_masks[r] for r in setup.regions} if lm is not None else {}
     maps: dict[str, Tensor] = {}
     cols: dict[str, Tensor] = {}
     probs: Tensor | None = None
     for m in setup.methods:
         if m == REGION_METHOD:
             assert lm is not None
-            fm = base_feature_mask(lm, size, region_set=setup.region_set, margin=setup.margin)
+            fm = base_ids(all_masks)
             ppe = _copies_per_forward(setup, len(BASE_FEATURE_IDS), len(x))
             exp = RegionAblation(model, fm, baseline=black, perturbations_per_eval=ppe).attribute(x, target=targets)
             names = list(BASE_FEATURE_IDS.values())

@@ -21,6 +21,7 @@ from fer_explain.faces.regions import (
     REGION_SETS,
     Region,
     base_feature_mask,
+    base_ids,
     crop_region,
     face_size,
     feature_mask,
@@ -30,6 +31,7 @@ from fer_explain.faces.regions import (
     list_regions,
     region_mask,
     region_masks,
+    region_masks_many,
     remove_region,
 )
 
@@ -44,6 +46,7 @@ __all__ = [
     "PredictorNotFoundError",
     "Region",
     "base_feature_mask",
+    "base_ids",
     "check_landmarks",
     "crop_detection",
     "crop_face",
@@ -62,6 +65,7 @@ __all__ = [
     "predictor_path",
     "region_mask",
     "region_masks",
+    "region_masks_many",
     "remove_region",
     "to_crop_coordinates",
 ]

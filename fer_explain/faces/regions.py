@@ -250,22 +250,37 @@ def _size_hw(size: Size) -> tuple[int, int]:
     return h, w
 
 
-def _masks_torch(landmarks: Any, region: str | Region, size: Size, margin: Margin, region_set: str,
-                 device: torch.device) -> torch.Tensor:
-    reg = get_region(region, region_set)
+def _masks_many(landmarks: Any, regions: Sequence[str | Region], size: Size, margin: Margin, region_set: str,
+                device: torch.device) -> dict[str, torch.Tensor]:
+    """``{name: (N, H, W) bool}`` for several regions of one batch; each landmark group's hull (and the
+    nose-line half plane) is rasterised once, however many regions share it (``mouth`` is in ``mouth``,
+    ``nose_mouth``, ``mouth_eyes``): the same masks as one call per region, in a third of the time."""
     arr = check_landmarks(landmarks, batched=True)
     check_finite(arr)
     hw = _size_hw(size)
     marg = margin_pixels(margin, arr)
-    out = torch.zeros((arr.shape[0], *hw), dtype=torch.bool, device=device)
-    if arr.shape[0] == 0:
-        return out
-    for group in reg.groups:
-        out |= hull_masks(arr[:, [k - 1 for k in group], :], hw, marg, device)
-    if reg.half is not None:
-        left = half_plane_masks(arr, hw, device)
-        out &= left if reg.half == "image_left" else ~left
+    hulls: dict[tuple[int, ...], torch.Tensor] = {}
+    left: torch.Tensor | None = None
+    out: dict[str, torch.Tensor] = {}
+    for region in regions:
+        reg = get_region(region, region_set)
+        m = torch.zeros((arr.shape[0], *hw), dtype=torch.bool, device=device)
+        if arr.shape[0]:
+            for group in reg.groups:
+                if group not in hulls:
+                    hulls[group] = hull_masks(arr[:, [k - 1 for k in group], :], hw, marg, device)
+                m |= hulls[group]
+            if reg.half is not None:
+                if left is None:
+                    left = half_plane_masks(arr, hw, device)
+                m &= left if reg.half == "image_left" else ~left
+        out[region if isinstance(region, str) else reg.name] = m
     return out
+
+
+def _masks_torch(landmarks: Any, region: str | Region, size: Size, margin: Margin, region_set: str,
+                 device: torch.device) -> torch.Tensor:
+    return next(iter(_masks_many(landmarks, [region], size, margin, region_set, device).values()))
 
 
 def region_masks(landmarks: Any, region: str | Region, size: Size, margin: Margin = 0,
@@ -278,6 +293,14 @@ def region_masks(landmarks: Any, region: str | Region, size: Size, margin: Margi
     if isinstance(landmarks, torch.Tensor):
         return _masks_torch(landmarks, region, size, margin, region_set, landmarks.device)
     return _masks_torch(landmarks, region, size, margin, region_set, torch.device("cpu")).numpy()
+
+
+def region_masks_many(landmarks: Any, regions: Sequence[str | Region], size: Size, margin: Margin = 0,
+                      region_set: str = DEFAULT_REGION_SET) -> dict[str, torch.Tensor]:
+    """``{region: (N, H, W) bool tensor}`` (on the landmarks' device when they are a tensor, else the CPU):
+    :func:`region_masks` of several regions at once, each hull they share rasterised once."""
+    device = landmarks.device if isinstance(landmarks, torch.Tensor) else torch.device("cpu")
+    return _masks_many(landmarks, regions, size, margin, region_set, device)
 
 
 def region_mask(landmarks: Any, region: str | Region, size: Size, margin: Margin = 0,
@@ -480,8 +503,10 @@ def feature_mask(landmarks: Any, size: Size, regions: Sequence[str | Region], re
     hw = _size_hw(size)
     ids = torch.zeros((arr.shape[0], *hw), dtype=torch.long, device=device)
     names = [get_region(r, region_set).name for r in regions]
-    for i, reg in enumerate(regions):
-        m = _masks_torch(arr, reg, hw, margin, region_set, device)
+    masks = list(_masks_many(arr, regions, hw, margin, region_set, device).values())
+    if len(masks) != len(regions):
+        raise ValueError(f"regions must not repeat, got {names}")
+    for i, m in enumerate(masks):
         taken = ids > 0
         clash = m & taken
         if overlap == "error" and bool(clash.any()):
@@ -492,17 +517,32 @@ def feature_mask(landmarks: Any, size: Size, regions: Sequence[str | Region], re
     return ids[:, None]
 
 
+BASE_REGIONS: tuple[str, ...] = ("eyes", "nose", "mouth", "face")
+"""The regions :func:`base_ids` partitions a face with."""
+
+
+def base_ids(masks: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """:data:`BASE_FEATURE_IDS` per pixel, ``(N, 1, H, W)`` int64, from the :data:`BASE_REGIONS` masks
+    ``(N, H, W)`` (e.g. part of a :func:`region_mask_dict`): eyes win over nose over mouth where they
+    overlap, the rest of the face hull is 4, the outside 0."""
+    missing = [r for r in BASE_REGIONS if r not in masks]
+    if missing:
+        raise KeyError(f"base_ids needs the masks of {list(BASE_REGIONS)}; missing {missing}")
+    eyes, nose, mouth, face = (torch.as_tensor(masks[r]).bool() for r in BASE_REGIONS)
+    ids = torch.zeros(eyes.shape, dtype=torch.long, device=eyes.device)
+    ids[face] = 4
+    ids[mouth] = 3
+    ids[nose] = 2
+    ids[eyes] = 1
+    return ids[:, None]
+
+
 def base_feature_mask(landmarks: Any, size: Size, region_set: str = DEFAULT_REGION_SET,
                       margin: Margin = 0) -> torch.Tensor:
     """The base partition of each image, ``(N, 1, H, W)`` int64 with :data:`BASE_FEATURE_IDS`:
     0 outside the face hull, 1 eyes, 2 nose, 3 mouth, 4 the rest of the face. Where hulls grown by a
-    margin overlap, eyes win over nose over mouth."""
-    ids = feature_mask(landmarks, size, ["eyes", "nose", "mouth"], region_set=region_set, margin=margin,
-                       overlap="first")
-    arr = check_landmarks(landmarks, batched=True)
-    face = _masks_torch(arr, "face", _size_hw(size), margin, region_set, ids.device)[:, None]
-    ids[(ids == 0) & face] = 4
-    return ids
+    margin overlap, eyes win over nose over mouth (:func:`base_ids`)."""
+    return base_ids(region_masks_many(landmarks, BASE_REGIONS, size, margin=margin, region_set=region_set))
 
 
 def region_mask_dict(landmarks: Any, size: Size, regions: Sequence[str] | None = None, margin: Margin = 0,
@@ -511,4 +551,4 @@ def region_mask_dict(landmarks: Any, size: Size, regions: Sequence[str] | None =
     set), the input of :func:`fer_explain.explain.metrics.region_mass` / ``region_mass_table``."""
     lm = np.asarray(landmarks, dtype=np.float32)
     names = list_regions(region_set) if regions is None else list(regions)
-    return {r: torch.from_numpy(region_masks(lm, r, size, margin=margin, region_set=region_set)) for r in names}
+    return region_masks_many(lm, names, size, margin=margin, region_set=region_set)

@@ -320,3 +320,43 @@ def test_base_feature_mask_works_with_captum():
             vals = attr[i][sel]
             expected = (x[i] * weights[0])[sel].sum()  # zero baseline: the region's whole contribution
             assert torch.allclose(vals, vals[0]) and torch.allclose(vals[0], expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("region_set", ["symmetric", "seed002"])
+@pytest.mark.parametrize("margin", [0, "5%"])
+def test_region_masks_many_equals_one_call_per_region_and_rasterises_each_hull_once(region_set, margin, monkeypatch):
+    lm = batch()
+    lm[2] += np.random.default_rng(0).normal(0, 0.6, lm[2].shape).astype(np.float32)  # off-grid points
+    names = R.list_regions(region_set)
+    one_by_one = {r: torch.as_tensor(R.region_masks(lm, r, SIZE, margin=margin, region_set=region_set)) for r in names}
+    calls = []
+    real = R.hull_masks
+    monkeypatch.setattr(R, "hull_masks", lambda pts, *a: calls.append(pts.shape[1]) or real(pts, *a))
+    many = R.region_masks_many(lm, names, SIZE, margin=margin, region_set=region_set)
+    assert list(many) == names
+    for r in names:
+        assert torch.equal(many[r], one_by_one[r]), r
+    groups = {g for r in names for g in R.get_region(r, region_set).groups}
+    assert len(calls) == len(groups) < sum(len(R.get_region(r, region_set).groups) for r in names)
+    on_tensor = R.region_masks_many(torch.as_tensor(lm), ["mouth"], SIZE, margin=margin, region_set=region_set)
+    assert torch.equal(on_tensor["mouth"], one_by_one["mouth"])
+
+
+def test_base_ids_priority_and_missing_masks():
+    z = torch.zeros(1, 2, 3, dtype=torch.bool)
+    face_m, mouth, nose, eyes = z.clone(), z.clone(), z.clone(), z.clone()
+    face_m[0, :, :] = True
+    face_m[0, 1, 2] = False               # outside the face
+    mouth[0, 0, :] = True                 # mouth under nose under eyes where they overlap
+    nose[0, 0, 1:] = True
+    eyes[0, 0, 2] = True
+    ids = R.base_ids({"eyes": eyes, "nose": nose, "mouth": mouth, "face": face_m})
+    assert ids.shape == (1, 1, 2, 3)
+    assert ids[0, 0].tolist() == [[3, 2, 1], [4, 4, 0]]
+    with pytest.raises(KeyError, match=r"missing \['face'\]"):
+        R.base_ids({"eyes": eyes, "nose": nose, "mouth": mouth})
+
+
+def test_feature_mask_names_a_repeated_region():
+    with pytest.raises(ValueError, match="must not repeat"):
+        R.feature_mask(batch(), SIZE, ["mouth", "mouth"])
