@@ -9,7 +9,7 @@ explainer of the registry is scored on up to 500 correctly classified non-neutra
 the evidence masks dilated by 2 px, beside random, centred-Gaussian and ideal reference maps. See
 :mod:`fer_explain.analysis.known_answer_scores` for the methods and metrics.
 
-Acceptance (:func:`~fer_explain.analysis.known_answer.acceptance_checks`; exit status 0 when all pass):
+Acceptance (:func:`~fer_explain.analysis.known_answer_report.acceptance_checks`; exit status 0 when all pass):
 
 * every model reaches >= 93 % test accuracy on mouth-only and upper-face;
 * every occlusion row (both windows) and region masking reach pointing game >= 0.9 on both;
@@ -51,9 +51,12 @@ from fer_explain.analysis.known_answer import (
     DEFAULT_MODELS,
     DEFAULT_VARIANTS,
     KnownAnswerSettings,
-    acceptance_checks,
     known_answer_leaderboard,
 )
+from fer_explain.analysis.known_answer_report import acceptance_checks, recommendations, record_leaderboard
+
+HEATMAP_DOC = "docs/known_answer_leaderboard.png"
+"""Where ``--record`` copies the heatmap (the README shows it)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: per model)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test settings (numbers mean nothing)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--record", action="store_true",
+                    help="write the table as the recorded result known_answer_leaderboard (notebook 05, README) "
+                         f"and its heatmap to {HEATMAP_DOC}")
     args = ap.parse_args(argv)
     changes = {k: v for k, v in (("n_train", args.n_train), ("epochs", args.epochs)) if v is not None}
     settings = KnownAnswerSettings.quick(**changes) if args.quick else KnownAnswerSettings(**changes)
@@ -79,12 +85,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         accuracy = table.drop_duplicates(["model", "variant"]).pivot(index="model", columns="variant",
                                                                      values="model_accuracy")
         print(f"\ntest accuracy\n{accuracy.round(4).to_string()}")
+        print(f"\nrecommended (highest pointing game, relevance mass breaking ties)\n"
+              f"{recommendations(table).round(3).to_string(index=False)}")
     checks = acceptance_checks(table)
     print("\nacceptance")
     for _, c in checks.iterrows():
         print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['check']:34s} {c['model']:13s} {c['variant']:11s} "
               f"{c['value']:.4f}  {c['required']}")
     passed = bool(len(checks)) and bool(checks["passed"].all())
+    if args.record:
+        import shutil
+
+        from fer_explain.analysis.known_answer import HEATMAP_FILE
+
+        command = "python benchmarks/known_answer.py --out OUT --record" + (" --quick" if args.quick else "")
+        print(f"recorded {record_leaderboard(args.out, settings, command)}")
+        shutil.copyfile(os.path.join(args.out, HEATMAP_FILE), HEATMAP_DOC)
+        print(f"copied the heatmap to {HEATMAP_DOC}")
     print(f"{'PASS' if passed else 'FAIL'}  overall ({int(checks['passed'].sum())}/{len(checks)} checks)")
     return 0 if passed else 1
 
