@@ -106,6 +106,21 @@ def _window_masks(h: int, w: int, window: int, stride: int, device: torch.device
     return masks, rows, cols
 
 
+def _twins(rows: list[int], cols: list[int], crows: list[int], ccols: list[int], same_side: bool,
+           device: torch.device) -> Tensor:
+    """``(P,)`` for each fine window (row-major) the index of the coarse window with the same pixels, -1 when
+    none. Windows of one side are fixed by their start (border clipping keeps distinct starts distinct), so
+    the twins are the fine starts that are coarse starts too; windows of different sides have none."""
+    twin = torch.full((len(rows) * len(cols),), -1, dtype=torch.long)
+    if same_side:
+        ci, cj = {r: i for i, r in enumerate(crows)}, {q: j for j, q in enumerate(ccols)}
+        for i, r in enumerate(rows):
+            for j, q in enumerate(cols):
+                if r in ci and q in cj:
+                    twin[i * len(cols) + j] = ci[r] * len(ccols) + cj[q]
+    return twin.to(device)
+
+
 def _pixel_map(drop: Tensor, masks: Tensor) -> Tensor:
     """``(N, P)`` window drops -> ``(N, H, W)`` mean drop over the windows covering each pixel."""
     mflat = masks.flatten(1).float()
@@ -216,8 +231,7 @@ class CoarseToFineOcclusion(Explainer):
             cdrop = p0[:, None] - cprob.view(n, n_coarse)
             coarse_map = _pixel_map(cdrop, coarse)
             score = _window_means(coarse_map, fine)
-            same = (fine.flatten(1)[:, None, :] == coarse.flatten(1)[None]).all(dim=2)  # (P, Pc)
-            twin = torch.where(same.any(dim=1), same.float().argmax(dim=1), twin)
+            twin = _twins(rows, cols, crows, ccols, self.coarse_window == self.window, x.device)
             # drill down among the windows the coarse sweep did not occlude already
             order = torch.sort(score.masked_fill(twin[None] >= 0, -math.inf), dim=1, descending=True,
                                stable=True).indices

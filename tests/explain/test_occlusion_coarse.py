@@ -166,3 +166,17 @@ def test_training_mode_restored_and_no_hooks_left(fail_at: int | None) -> None:
     assert _hooks(model) == 0
     assert {n: m.training for n, m in model.named_modules()} == modes
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("size,window,stride,cwindow,cstride", [(48, 8, 4, 8, 8), (48, 8, 4, 16, 8), (50, 8, 4, 8, 8),
+                                                               (47, 6, 3, 6, 6), (50, 4, 2, 4, 4), (46, 6, 2, 6, 4)])
+def test_twins_from_window_starts_equal_the_windows_with_the_same_pixels(size, window, stride, cwindow, cstride) -> None:
+    from fer_explain.explain.occlusion_coarse import _twins, _window_masks
+
+    fine, rows, cols = _window_masks(size, size, window, stride, torch.device("cpu"))
+    coarse, crows, ccols = _window_masks(size, size, cwindow, cstride, torch.device("cpu"))
+    same = (fine.flatten(1)[:, None, :] == coarse.flatten(1)[None]).all(dim=2)  # the pixel-by-pixel definition
+    expected = torch.where(same.any(dim=1), same.float().argmax(dim=1), torch.full((len(fine),), -1))
+    twin = _twins(rows, cols, crows, ccols, cwindow == window, torch.device("cpu"))
+    assert torch.equal(twin, expected)
+    assert (twin >= 0).any() == (cwindow == window)
