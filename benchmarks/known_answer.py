@@ -67,13 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n-train", type=int, default=None, help="training faces per variant (default 12000)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: per model)")
+    ap.add_argument("--erase", type=float, default=None,
+                    help="share of training faces given one black square (default 0; rows labelled <model>+erase<p>; "
+                         "use another --out)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test settings (numbers mean nothing)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--record", action="store_true",
                     help="write the table as the recorded result known_answer_leaderboard (notebook 05, README) "
                          f"and its heatmap to {HEATMAP_DOC}")
     args = ap.parse_args(argv)
-    changes = {k: v for k, v in (("n_train", args.n_train), ("epochs", args.epochs)) if v is not None}
+    changes = {k: v for k, v in (("n_train", args.n_train), ("epochs", args.epochs), ("erase", args.erase))
+               if v is not None}
     settings = KnownAnswerSettings.quick(**changes) if args.quick else KnownAnswerSettings(**changes)
     table = known_answer_leaderboard(args.out, models=args.models, variants=args.variants, settings=settings,
                                      threads=args.threads, progress=not args.quiet)

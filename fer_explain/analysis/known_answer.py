@@ -46,10 +46,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-from torch.utils.data import TensorDataset
+from torch import Tensor, nn
+from torch.utils.data import Dataset, TensorDataset
+from torchvision.transforms import v2
 
 from fer_explain.analysis.known_answer_scores import (
     COLUMNS,
@@ -196,6 +198,12 @@ class KnownAnswerSettings:
         n_boot: bootstrap resamples of the 95 % intervals.
         chunk: faces per explainer call.
         seed: seed of rendering, training, randomisation and bootstrap.
+        erase: share of training faces that get one black square (random erasing, sides
+            :data:`ERASE_SIDES` at 48 px, drawn anew each epoch); 0, the default, trains on the faces as they
+            are. A model that has seen black patches is not pushed off its training distribution by
+            occlusion's black windows or region masking's black regions, so their drops measure evidence
+            rather than surprise. Rows of such a model are labelled ``<model>+erase<p>``; give it its own
+            output folder (the checkpoints of one folder are one setting's).
     """
 
     n_train: int = 12000
@@ -215,6 +223,7 @@ class KnownAnswerSettings:
     n_boot: int = 1000
     chunk: int = 50
     seed: int = 0
+    erase: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs is not None and int(self.epochs) < 1:
@@ -230,6 +239,8 @@ class KnownAnswerSettings:
         if not self.occlusion_windows or any(int(w) < 2 for w in self.occlusion_windows):
             raise KnownAnswerError(f"occlusion_windows must be sides >= 2, got {self.occlusion_windows}",
                                    "occlusion_windows")
+        if not 0.0 <= self.erase <= 1.0:  # NaN fails too
+            raise KnownAnswerError(f"erase must lie in [0, 1], got {self.erase}", "erase")
         if self.faces not in ("correct", "all"):
             raise KnownAnswerError(f"faces must be 'correct' or 'all', got {self.faces!r}", "faces")
         object.__setattr__(self, "occlusion_windows", tuple(int(w) for w in self.occlusion_windows))
@@ -255,9 +266,14 @@ class KnownAnswerSettings:
     def training_key(self, model: str) -> dict[str, Any]:
         """What a cached model depends on (compared on reuse; the time budget is not part of it: a model
         it stopped early shows fewer ``epochs_run`` in ``models.json``)."""
-        return {"n_train": self.n_train, "size": self.size, "epochs": self.epochs_of(model), "lr": self.lr,
-                "batch_size": self.batch_size, "val_fraction": self.val_fraction, "seed": self.seed,
-                "renderer": RENDERER_VERSION}
+        key = {"n_train": self.n_train, "size": self.size, "epochs": self.epochs_of(model), "lr": self.lr,
+               "batch_size": self.batch_size, "val_fraction": self.val_fraction, "seed": self.seed,
+               "renderer": RENDERER_VERSION}
+        return {**key, "erase": self.erase} if self.erase else key  # keys of models trained before it existed
+
+    def label(self, model: str) -> str:
+        """The ``model`` column of this setting's rows: the name, ``+erase<p>`` when :attr:`erase` is on."""
+        return f"{model}+erase{self.erase:g}" if self.erase else model
 
 
 # --------------------------------------------------------------------------- data
@@ -280,6 +296,29 @@ class TrainedModel:
 
     model: nn.Module
     info: dict[str, Any]
+
+
+ERASE_SIDES: tuple[int, int] = (4, 16)
+"""Smallest and largest side of :attr:`KnownAnswerSettings.erase`'s black squares at 48 px (scaled with the
+face): the occlusion windows (4 and 8) and up to a mouth-sized patch."""
+
+
+class ErasedFaces(Dataset):
+    """Training faces ``(x, y)`` (normalised tensors) where a share ``p`` get one black square per access
+    (torchvision's ``RandomErasing``, square, filled with the model's black ``value``)."""
+
+    def __init__(self, x: Tensor, y: Tensor, p: float, value: float) -> None:
+        side = x.shape[-1]
+        lo, hi = (s * side / 48 for s in ERASE_SIDES)
+        self.x, self.y = x, y
+        self.erase = v2.RandomErasing(p=p, scale=((lo / side) ** 2, (hi / side) ** 2), ratio=(1.0, 1.0),
+                                      value=value)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.erase(self.x[i]), self.y[i]
 
 
 def checkpoint_path(out_dir: str | os.PathLike[str], model: str, variant: str) -> Path:
@@ -332,10 +371,15 @@ def load_or_train(model_name: str, variant: str, out_dir: str | os.PathLike[str]
     epochs = settings.epochs_of(model_name)
     recipe = get_recipe("quick", epochs=epochs, lr=settings.lr, batch_size=settings.batch_size,
                         scheduler="cosine", seed=settings.seed, time_budget_minutes=settings.train_minutes)
-    log(f"{model_name} on {variant}: training on {len(train) - n_val} faces ({n_val} validation), "
+    log(f"{model_name} on {variant}: training on {len(train) - n_val} faces ({n_val} validation"
+        f"{f'; {settings.erase:.0%} get a black square' if settings.erase else ''}), "
         f"{epochs} epochs, budget {settings.train_minutes:g} min")
     t0, cpu0 = time.perf_counter(), time.process_time()
-    result = fit(model, TensorDataset(x[n_val:], y[n_val:]), TensorDataset(x[:n_val], y[:n_val]), recipe=recipe,
+    train_ds: Dataset = TensorDataset(x[n_val:], y[n_val:])
+    if settings.erase:
+        black = float(to_input(np.zeros((1, 1, 1), dtype=np.uint8), model)[0, 0, 0, 0])
+        train_ds = ErasedFaces(x[n_val:], y[n_val:], settings.erase, black)
+    result = fit(model, train_ds, TensorDataset(x[:n_val], y[:n_val]), recipe=recipe,
                  progress=progress, classes=v.classes.classes)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     model = result.model.eval()
@@ -407,22 +451,23 @@ def _run(out: Path, model_names: Sequence[str], variant_names: Sequence[str], se
     records: dict[str, Any] = json.loads(models_path.read_text()) if models_path.is_file() else {}
     for variant in variant_names:
         # the reference rows come last: a (model, variant) with its "ideal" row is complete
-        todo = [m for m in model_names if "ideal" not in have.get((m, variant), set())]
+        todo = [m for m in model_names if "ideal" not in have.get((settings.label(m), variant), set())]
         if not todo:
             log(f"{variant}: every model already scored in {csv_path}")
             continue
         data = render_variant(variant, settings, progress=progress)
         for name in todo:
             trained = load_or_train(name, variant, out, settings, data=data, progress=progress, log=log)
-            records[f"{name}/{variant}"] = {k: v for k, v in trained.info.items() if k != "cached"}
+            label = settings.label(name)
+            records[f"{label}/{variant}"] = {k: v for k, v in trained.info.items() if k != "cached"}
             models_path.write_text(json.dumps(records, indent=2))
             t0 = time.perf_counter()
             rows = score_model(trained.model, data[1], settings.scoring(), variant=variant,
-                               neutral=VARIANTS[variant].neutral, model_name=name,
-                               model_accuracy=trained.info["test_accuracy"], skip=have.get((name, variant), set()),
+                               neutral=VARIANTS[variant].neutral, model_name=label,
+                               model_accuracy=trained.info["test_accuracy"], skip=have.get((label, variant), set()),
                                on_row=lambda row: _append(csv_path, [row], list(COLUMNS)), progress=progress,
                                log=log)
-            log(f"{name} on {variant}: {len(rows)} rows scored in {(time.perf_counter() - t0) / 60:.1f} min")
+            log(f"{label} on {variant}: {len(rows)} rows scored in {(time.perf_counter() - t0) / 60:.1f} min")
 
 
 def known_answer_leaderboard(

@@ -274,3 +274,47 @@ def test_heatmap_draws_one_panel_per_model() -> None:
         plot_leaderboard_heatmap(table.drop(columns="pointing_game"))
     with pytest.raises(ValueError, match="repeats"):
         plot_leaderboard_heatmap(pd.concat([table, table.iloc[:1]]))
+
+
+def test_erased_faces_black_out_one_square_of_the_promised_size() -> None:
+    torch.manual_seed(0)
+    x, y = torch.rand(40, 1, 48, 48) + 1.0, torch.arange(40)  # values in [1, 2): the black -1 stands out
+    erased = KA.ErasedFaces(x, y, p=1.0, value=-1.0)
+    assert len(erased) == 40
+    for i in range(40):
+        xi, yi = erased[i]
+        assert int(yi) == i
+        black = (xi[0] == -1.0)
+        rows, cols = black.any(1).nonzero().flatten(), black.any(0).nonzero().flatten()
+        h, w = len(rows), len(cols)
+        assert int(black.sum()) == h * w and h == w  # one filled square
+        assert KA.ERASE_SIDES[0] - 1 <= h <= KA.ERASE_SIDES[1] + 1
+        assert rows.diff().eq(1).all() and cols.diff().eq(1).all()
+    untouched = KA.ErasedFaces(x, y, p=0.0, value=-1.0)
+    assert all(torch.equal(untouched[i][0], x[i]) for i in range(5))
+
+
+def test_erase_setting_keys_labels_and_validation() -> None:
+    plain, erased = KnownAnswerSettings(), KnownAnswerSettings(erase=0.5)
+    assert "erase" not in plain.training_key("deep_emotion")  # the keys of models cached before erase existed
+    assert erased.training_key("deep_emotion") == {**plain.training_key("deep_emotion"), "erase": 0.5}
+    assert plain.label("vgg_fer") == "vgg_fer" and erased.label("vgg_fer") == "vgg_fer+erase0.5"
+    with pytest.raises(KnownAnswerError, match="erase must lie in"):
+        KnownAnswerSettings(erase=1.5)
+
+
+def test_erase_trains_on_erased_faces_with_the_models_black(tmp_path: Path, monkeypatch) -> None:
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(model, train_ds, val_ds, **kwargs):
+        seen["train"], seen["val"] = train_ds, val_ds
+        raise Stop
+
+    monkeypatch.setattr(T, "fit", fake_fit)
+    with pytest.raises(Stop):
+        load_or_train("deep_emotion", "mouth_only", tmp_path, QUICK.replace(erase=0.25))
+    assert isinstance(seen["train"], KA.ErasedFaces) and not isinstance(seen["val"], KA.ErasedFaces)
+    assert seen["train"].erase.p == 0.25 and seen["train"].erase.value == [-1.0]  # black after (0 - 0.5) / 0.5
