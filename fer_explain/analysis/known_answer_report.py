@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
 import platform
@@ -126,7 +127,7 @@ def recommendations(table: pd.DataFrame, metric: str = "pointing_game",
 
 
 def record_leaderboard(out_dir: str | os.PathLike[str], settings: Any, command: str,
-                       folder: str | os.PathLike[str] | None = None) -> Path:
+                       folder: str | os.PathLike[str] | None = None, measured: str | None = None) -> Path:
     """Write a finished run's ``leaderboard.csv`` as the recorded result :data:`RECORD_NAME`.
 
     Args:
@@ -135,6 +136,7 @@ def record_leaderboard(out_dir: str | os.PathLike[str], settings: Any, command: 
             provenance).
         command: the command that remakes the table.
         folder: where to write (default :data:`fer_explain.analysis.recorded.RESULTS_DIR`).
+        measured: where and when it was measured (default: the processor, one thread per process, today).
 
     Returns:
         the written CSV's path.
@@ -160,7 +162,8 @@ def record_leaderboard(out_dir: str | os.PathLike[str], settings: Any, command: 
         "training": "Adam, cosine schedule, best validation epoch kept; per model and variant in 'models'",
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()},
         "models": models,
-        "measured": f"one CPU thread per process ({platform.processor() or platform.machine()})",
+        "measured": measured or (f"{os.cpu_count()}-core {platform.processor() or platform.machine()} CPU, one thread "
+                                 f"per process, {datetime.date.today().isoformat()}"),
         "command": command,
     }
     return write_recorded(table, RECORD_NAME, info, folder=RESULTS_DIR if folder is None else folder)
