@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
@@ -68,6 +67,7 @@ from fer_explain.data.synthetic import (
     colliding_classes,
     generate,
 )
+from fer_explain.explain.occlusion import black_baseline
 from fer_explain.labels import BASIC7, LabelSpace
 
 __all__ = [
@@ -90,6 +90,9 @@ __all__ = [
 
 LEADERBOARD_FILE = "leaderboard.csv"
 """The table :func:`known_answer_leaderboard` writes in its output folder."""
+
+MODELS_FILE = "models.json"
+"""Each trained model's record (accuracy, sizes, times) written beside it."""
 
 HEATMAP_FILE = "leaderboard.png"
 """The method x variant heatmap written beside it."""
@@ -377,8 +380,7 @@ def load_or_train(model_name: str, variant: str, out_dir: str | os.PathLike[str]
     t0, cpu0 = time.perf_counter(), time.process_time()
     train_ds: Dataset = TensorDataset(x[n_val:], y[n_val:])
     if settings.erase:
-        black = float(to_input(np.zeros((1, 1, 1), dtype=np.uint8), model)[0, 0, 0, 0])
-        train_ds = ErasedFaces(x[n_val:], y[n_val:], settings.erase, black)
+        train_ds = ErasedFaces(x[n_val:], y[n_val:], settings.erase, float(black_baseline(model).flatten()[0]))
     result = fit(model, train_ds, TensorDataset(x[:n_val], y[:n_val]), recipe=recipe,
                  progress=progress, classes=v.classes.classes)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
@@ -447,7 +449,7 @@ def _run(out: Path, model_names: Sequence[str], variant_names: Sequence[str], se
     have: dict[tuple[str, str], set[str]] = {}
     for m, v, method in zip(done["model"].astype(str), done["variant"].astype(str), done["method"].astype(str)):
         have.setdefault((m, v), set()).add(method)
-    models_path = out / "models.json"
+    models_path = out / MODELS_FILE
     records: dict[str, Any] = json.loads(models_path.read_text()) if models_path.is_file() else {}
     for variant in variant_names:
         # the reference rows come last: a (model, variant) with its "ideal" row is complete

@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from fer_explain.analysis.known_answer_scores import REFERENCES
+
 __all__ = ["ACCEPTANCE_VARIANTS", "ACCURACY_MIN", "POINTING_MIN", "RECORD_NAME", "acceptance_checks",
            "recommendations", "record_leaderboard"]
 
@@ -111,7 +113,7 @@ def recommendations(table: pd.DataFrame, metric: str = "pointing_game",
     if "kind" in table.columns:
         rows = table[table["kind"].isin(EXPLAINER_KINDS)]
     else:
-        rows = table[~table["method"].isin(("random", "gaussian", "ideal"))]
+        rows = table[~table["method"].isin(REFERENCES)]
     out = []
     for (model, variant), sub in rows.groupby(["model", "variant"], sort=False):
         best = sub.sort_values([metric, tiebreak], ascending=False, kind="stable").iloc[0]
@@ -144,7 +146,7 @@ def record_leaderboard(out_dir: str | os.PathLike[str], settings: Any, command: 
     Raises:
         FileNotFoundError: ``out_dir`` has no ``leaderboard.csv``.
     """
-    from fer_explain.analysis.known_answer import LEADERBOARD_FILE
+    from fer_explain.analysis.known_answer import LEADERBOARD_FILE, MODELS_FILE
     from fer_explain.analysis.recorded import RESULTS_DIR, write_recorded
 
     out = Path(out_dir)
@@ -152,7 +154,7 @@ def record_leaderboard(out_dir: str | os.PathLike[str], settings: Any, command: 
     if not csv.is_file():
         raise FileNotFoundError(f"{csv}: no leaderboard to record (run the known-answer benchmark first)")
     table = pd.read_csv(csv)
-    models_path = out / "models.json"
+    models_path = out / MODELS_FILE
     models = json.loads(models_path.read_text()) if models_path.is_file() else {}
     info = {
         "table": "known-answer leaderboard: every explainer scored against the synthetic faces' evidence masks "
