@@ -201,12 +201,15 @@ class KnownAnswerSettings:
         n_boot: bootstrap resamples of the 95 % intervals.
         chunk: faces per explainer call.
         seed: seed of rendering, training, randomisation and bootstrap.
-        erase: share of training faces that get one black square (random erasing, sides
-            :data:`ERASE_SIDES` at 48 px, drawn anew each epoch); 0, the default, trains on the faces as they
-            are. A model that has seen black patches is not pushed off its training distribution by
+        erase: share of training faces that get one black square (random erasing, sides from
+            :data:`ERASE_MIN_SIDE` to :attr:`erase_max` at 48 px, drawn anew each epoch); 0, the default,
+            trains on the faces as they are. A model that has seen black patches is not pushed off its training distribution by
             occlusion's black windows or region masking's black regions, so their drops measure evidence
             rather than surprise. Rows of such a model are labelled ``<model>+erase<p>``; give it its own
             output folder (the checkpoints of one folder are one setting's).
+        erase_max: largest side of those squares at 48 px (16: up to a mouth-sized patch, which can hide the
+            only evidence; 8: the occlusion windows' sizes). Rows are labelled ``+erase<p>max<side>`` when it
+            is not 16.
     """
 
     n_train: int = 12000
@@ -227,6 +230,7 @@ class KnownAnswerSettings:
     chunk: int = 50
     seed: int = 0
     erase: float = 0.0
+    erase_max: int = 16
 
     def __post_init__(self) -> None:
         if self.epochs is not None and int(self.epochs) < 1:
@@ -244,6 +248,9 @@ class KnownAnswerSettings:
                                    "occlusion_windows")
         if not 0.0 <= self.erase <= 1.0:  # NaN fails too
             raise KnownAnswerError(f"erase must lie in [0, 1], got {self.erase}", "erase")
+        if not ERASE_MIN_SIDE <= int(self.erase_max) <= self.size:
+            raise KnownAnswerError(f"erase_max must lie in [{ERASE_MIN_SIDE}, {self.size}], got {self.erase_max}",
+                                   "erase_max")
         if self.faces not in ("correct", "all"):
             raise KnownAnswerError(f"faces must be 'correct' or 'all', got {self.faces!r}", "faces")
         object.__setattr__(self, "occlusion_windows", tuple(int(w) for w in self.occlusion_windows))
@@ -272,11 +279,16 @@ class KnownAnswerSettings:
         key = {"n_train": self.n_train, "size": self.size, "epochs": self.epochs_of(model), "lr": self.lr,
                "batch_size": self.batch_size, "val_fraction": self.val_fraction, "seed": self.seed,
                "renderer": RENDERER_VERSION}
-        return {**key, "erase": self.erase} if self.erase else key  # keys of models trained before it existed
+        if not self.erase:
+            return key  # the keys of models trained before erasing existed
+        return {**key, "erase": self.erase, **({"erase_max": self.erase_max} if self.erase_max != 16 else {})}
 
     def label(self, model: str) -> str:
-        """The ``model`` column of this setting's rows: the name, ``+erase<p>`` when :attr:`erase` is on."""
-        return f"{model}+erase{self.erase:g}" if self.erase else model
+        """The ``model`` column of this setting's rows: the name, ``+erase<p>`` when :attr:`erase` is on
+        (``+erase<p>max<side>`` when :attr:`erase_max` is not 16)."""
+        if not self.erase:
+            return model
+        return f"{model}+erase{self.erase:g}" + (f"max{self.erase_max}" if self.erase_max != 16 else "")
 
 
 # --------------------------------------------------------------------------- data
@@ -301,18 +313,19 @@ class TrainedModel:
     info: dict[str, Any]
 
 
-ERASE_SIDES: tuple[int, int] = (4, 16)
-"""Smallest and largest side of :attr:`KnownAnswerSettings.erase`'s black squares at 48 px (scaled with the
-face): the occlusion windows (4 and 8) and up to a mouth-sized patch."""
+ERASE_MIN_SIDE: int = 4
+"""Smallest side of :attr:`KnownAnswerSettings.erase`'s black squares at 48 px (scaled with the face): the
+smaller occlusion window."""
 
 
 class ErasedFaces(Dataset):
     """Training faces ``(x, y)`` (normalised tensors) where a share ``p`` get one black square per access
-    (torchvision's ``RandomErasing``, square, filled with the model's black ``value``)."""
+    (torchvision's ``RandomErasing``, square, sides :data:`ERASE_MIN_SIDE` to ``max_side`` at 48 px, filled
+    with the model's black ``value``)."""
 
-    def __init__(self, x: Tensor, y: Tensor, p: float, value: float) -> None:
+    def __init__(self, x: Tensor, y: Tensor, p: float, value: float, max_side: int = 16) -> None:
         side = x.shape[-1]
-        lo, hi = (s * side / 48 for s in ERASE_SIDES)
+        lo, hi = (s * side / 48 for s in (ERASE_MIN_SIDE, max_side))
         self.x, self.y = x, y
         self.erase = v2.RandomErasing(p=p, scale=((lo / side) ** 2, (hi / side) ** 2), ratio=(1.0, 1.0),
                                       value=value)
@@ -375,12 +388,13 @@ def load_or_train(model_name: str, variant: str, out_dir: str | os.PathLike[str]
     recipe = get_recipe("quick", epochs=epochs, lr=settings.lr, batch_size=settings.batch_size,
                         scheduler="cosine", seed=settings.seed, time_budget_minutes=settings.train_minutes)
     log(f"{model_name} on {variant}: training on {len(train) - n_val} faces ({n_val} validation"
-        f"{f'; {settings.erase:.0%} get a black square' if settings.erase else ''}), "
+        f"{f'; {settings.erase:.0%} get a black square of <= {settings.erase_max} px' if settings.erase else ''}), "
         f"{epochs} epochs, budget {settings.train_minutes:g} min")
     t0, cpu0 = time.perf_counter(), time.process_time()
     train_ds: Dataset = TensorDataset(x[n_val:], y[n_val:])
     if settings.erase:
-        train_ds = ErasedFaces(x[n_val:], y[n_val:], settings.erase, float(black_baseline(model).flatten()[0]))
+        train_ds = ErasedFaces(x[n_val:], y[n_val:], settings.erase, float(black_baseline(model).flatten()[0]),
+                               settings.erase_max)
     result = fit(model, train_ds, TensorDataset(x[:n_val], y[:n_val]), recipe=recipe,
                  progress=progress, classes=v.classes.classes)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0

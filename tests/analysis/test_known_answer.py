@@ -288,8 +288,11 @@ def test_erased_faces_black_out_one_square_of_the_promised_size() -> None:
         rows, cols = black.any(1).nonzero().flatten(), black.any(0).nonzero().flatten()
         h, w = len(rows), len(cols)
         assert int(black.sum()) == h * w and h == w  # one filled square
-        assert KA.ERASE_SIDES[0] - 1 <= h <= KA.ERASE_SIDES[1] + 1
+        assert KA.ERASE_MIN_SIDE - 1 <= h <= 16 + 1
         assert rows.diff().eq(1).all() and cols.diff().eq(1).all()
+    small = KA.ErasedFaces(x, y, p=1.0, value=-1.0, max_side=8)
+    sides = [int((small[i][0][0] == -1.0).any(1).sum()) for i in range(40)]
+    assert min(sides) >= KA.ERASE_MIN_SIDE - 1 and max(sides) <= 8 + 1 and max(sides) > 5
     untouched = KA.ErasedFaces(x, y, p=0.0, value=-1.0)
     assert all(torch.equal(untouched[i][0], x[i]) for i in range(5))
 
@@ -301,6 +304,11 @@ def test_erase_setting_keys_labels_and_validation() -> None:
     assert plain.label("vgg_fer") == "vgg_fer" and erased.label("vgg_fer") == "vgg_fer+erase0.5"
     with pytest.raises(KnownAnswerError, match="erase must lie in"):
         KnownAnswerSettings(erase=1.5)
+    small = KnownAnswerSettings(erase=0.5, erase_max=8)
+    assert small.training_key("deep_emotion") == {**erased.training_key("deep_emotion"), "erase_max": 8}
+    assert small.label("vgg_fer") == "vgg_fer+erase0.5max8"
+    with pytest.raises(KnownAnswerError, match="erase_max must lie in"):
+        KnownAnswerSettings(erase=0.5, erase_max=2)
 
 
 def test_erase_trains_on_erased_faces_with_the_models_black(tmp_path: Path, monkeypatch) -> None:
