@@ -72,14 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "use another --out)")
     ap.add_argument("--erase-max", type=int, default=None,
                     help="largest side of those squares at 48 px (default 16; rows labelled <model>+erase<p>max<side>)")
+    ap.add_argument("--erase-regions", type=float, default=None,
+                    help="share of training faces with one region of region masking's partition blacked out "
+                         "(default 0; rows labelled ...+regions<p>)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test settings (numbers mean nothing)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--record", action="store_true",
                     help="write the table as the recorded result known_answer_leaderboard (notebook 05, README) "
                          f"and its heatmap to {HEATMAP_DOC}")
     args = ap.parse_args(argv)
-    changes = {k: v for k, v in (("n_train", args.n_train), ("epochs", args.epochs), ("erase", args.erase),
-                                                     ("erase_max", args.erase_max)) if v is not None}
+    given = (("n_train", args.n_train), ("epochs", args.epochs), ("erase", args.erase),
+             ("erase_max", args.erase_max), ("erase_regions", args.erase_regions))
+    changes = {k: v for k, v in given if v is not None}
     settings = KnownAnswerSettings.quick(**changes) if args.quick else KnownAnswerSettings(**changes)
     table = known_answer_leaderboard(args.out, models=args.models, variants=args.variants, settings=settings,
                                      threads=args.threads, progress=not args.quiet)

@@ -56,6 +56,7 @@ from fer_explain.analysis.known_answer_scores import (
     COLUMNS,
     LEADERBOARD_COLUMNS,
     ScoreSettings,
+    partition,
     score_model,
     to_input,
 )
@@ -210,6 +211,10 @@ class KnownAnswerSettings:
         erase_max: largest side of those squares at 48 px (16: up to a mouth-sized patch, which can hide the
             only evidence; 8: the occlusion windows' sizes). Rows are labelled ``+erase<p>max<side>`` when it
             is not 16.
+        erase_regions: share of training faces with one region of region masking's partition blacked out
+            (outside face, eyes, nose, mouth or rest of face, drawn uniformly among those present; independent
+            of :attr:`erase`): region masking's black regions are then no stranger to the model than a square
+            is. Rows are labelled ``+regions<p>``.
     """
 
     n_train: int = 12000
@@ -231,6 +236,7 @@ class KnownAnswerSettings:
     seed: int = 0
     erase: float = 0.0
     erase_max: int = 16
+    erase_regions: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs is not None and int(self.epochs) < 1:
@@ -246,8 +252,9 @@ class KnownAnswerSettings:
         if not self.occlusion_windows or any(int(w) < 2 for w in self.occlusion_windows):
             raise KnownAnswerError(f"occlusion_windows must be sides >= 2, got {self.occlusion_windows}",
                                    "occlusion_windows")
-        if not 0.0 <= self.erase <= 1.0:  # NaN fails too
-            raise KnownAnswerError(f"erase must lie in [0, 1], got {self.erase}", "erase")
+        for name in ("erase", "erase_regions"):
+            if not 0.0 <= getattr(self, name) <= 1.0:  # NaN fails too
+                raise KnownAnswerError(f"{name} must lie in [0, 1], got {getattr(self, name)}", name)
         if not ERASE_MIN_SIDE <= int(self.erase_max) <= self.size:
             raise KnownAnswerError(f"erase_max must lie in [{ERASE_MIN_SIDE}, {self.size}], got {self.erase_max}",
                                    "erase_max")
@@ -279,16 +286,17 @@ class KnownAnswerSettings:
         key = {"n_train": self.n_train, "size": self.size, "epochs": self.epochs_of(model), "lr": self.lr,
                "batch_size": self.batch_size, "val_fraction": self.val_fraction, "seed": self.seed,
                "renderer": RENDERER_VERSION}
-        if not self.erase:
-            return key  # the keys of models trained before erasing existed
-        return {**key, "erase": self.erase, **({"erase_max": self.erase_max} if self.erase_max != 16 else {})}
+        if self.erase:  # absent otherwise: the keys of models trained before erasing existed
+            key = {**key, "erase": self.erase, **({"erase_max": self.erase_max} if self.erase_max != 16 else {})}
+        return {**key, "erase_regions": self.erase_regions} if self.erase_regions else key
 
     def label(self, model: str) -> str:
         """The ``model`` column of this setting's rows: the name, ``+erase<p>`` when :attr:`erase` is on
-        (``+erase<p>max<side>`` when :attr:`erase_max` is not 16)."""
-        if not self.erase:
-            return model
-        return f"{model}+erase{self.erase:g}" + (f"max{self.erase_max}" if self.erase_max != 16 else "")
+        (``+erase<p>max<side>`` when :attr:`erase_max` is not 16), then ``+regions<p>`` when
+        :attr:`erase_regions` is on."""
+        if self.erase:
+            model += f"+erase{self.erase:g}" + (f"max{self.erase_max}" if self.erase_max != 16 else "")
+        return model + (f"+regions{self.erase_regions:g}" if self.erase_regions else "")
 
 
 # --------------------------------------------------------------------------- data
@@ -321,12 +329,16 @@ smaller occlusion window."""
 class ErasedFaces(Dataset):
     """Training faces ``(x, y)`` (normalised tensors) where a share ``p`` get one black square per access
     (torchvision's ``RandomErasing``, square, sides :data:`ERASE_MIN_SIDE` to ``max_side`` at 48 px, filled
-    with the model's black ``value``)."""
+    with the model's black ``value``) and, independently, a share ``p_region`` one region of ``regions``
+    (``(N, 1, H, W)`` integer ids per pixel) blacked out, drawn uniformly among the face's ids."""
 
-    def __init__(self, x: Tensor, y: Tensor, p: float, value: float, max_side: int = 16) -> None:
+    def __init__(self, x: Tensor, y: Tensor, p: float, value: float, max_side: int = 16,
+                 regions: Tensor | None = None, p_region: float = 0.0) -> None:
         side = x.shape[-1]
         lo, hi = (s * side / 48 for s in (ERASE_MIN_SIDE, max_side))
-        self.x, self.y = x, y
+        if p_region and (regions is None or regions.shape[0] != x.shape[0] or regions.shape[-2:] != x.shape[-2:]):
+            raise ValueError(f"p_region needs regions of shape (N, 1, H, W) matching x {tuple(x.shape)}")
+        self.x, self.y, self.value, self.regions, self.p_region = x, y, value, regions, float(p_region)
         self.erase = v2.RandomErasing(p=p, scale=((lo / side) ** 2, (hi / side) ** 2), ratio=(1.0, 1.0),
                                       value=value)
 
@@ -334,7 +346,12 @@ class ErasedFaces(Dataset):
         return len(self.x)
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return self.erase(self.x[i]), self.y[i]
+        xi = self.erase(self.x[i])
+        if self.p_region and float(torch.rand(())) < self.p_region:
+            ids = self.regions[i].unique()  # type: ignore[index]
+            pick = ids[torch.randint(len(ids), ())]
+            xi = torch.where(self.regions[i] == pick, torch.full_like(xi, self.value), xi)  # type: ignore[index]
+        return xi, self.y[i]
 
 
 def checkpoint_path(out_dir: str | os.PathLike[str], model: str, variant: str) -> Path:
@@ -388,13 +405,15 @@ def load_or_train(model_name: str, variant: str, out_dir: str | os.PathLike[str]
     recipe = get_recipe("quick", epochs=epochs, lr=settings.lr, batch_size=settings.batch_size,
                         scheduler="cosine", seed=settings.seed, time_budget_minutes=settings.train_minutes)
     log(f"{model_name} on {variant}: training on {len(train) - n_val} faces ({n_val} validation"
-        f"{f'; {settings.erase:.0%} get a black square of <= {settings.erase_max} px' if settings.erase else ''}), "
+        f"{f'; {settings.erase:.0%} get a black square of <= {settings.erase_max} px' if settings.erase else ''}"
+        f"{f'; {settings.erase_regions:.0%} a black region' if settings.erase_regions else ''}), "
         f"{epochs} epochs, budget {settings.train_minutes:g} min")
     t0, cpu0 = time.perf_counter(), time.process_time()
     train_ds: Dataset = TensorDataset(x[n_val:], y[n_val:])
-    if settings.erase:
+    if settings.erase or settings.erase_regions:
+        regions = partition(train.landmarks[n_val:], settings.size) if settings.erase_regions else None
         train_ds = ErasedFaces(x[n_val:], y[n_val:], settings.erase, float(black_baseline(model).flatten()[0]),
-                               settings.erase_max)
+                               settings.erase_max, regions, settings.erase_regions)
     result = fit(model, train_ds, TensorDataset(x[:n_val], y[:n_val]), recipe=recipe,
                  progress=progress, classes=v.classes.classes)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from fer_explain.data.synthetic import SyntheticBatch
 
 __all__ = ["COLUMNS", "FINE_MAP", "LEADERBOARD_COLUMNS", "METRICS", "MethodSpec", "ScoreSettings", "fine_layer",
-           "method_specs", "score_maps", "score_model", "select_faces", "to_input"]
+           "method_specs", "partition", "score_maps", "score_model", "select_faces", "to_input"]
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "model", "variant", "method", "model_accuracy", "pointing_game", "relevance_mass", "rank_accuracy",
@@ -180,7 +180,9 @@ def _explanation(maps: Tensor, targets: Tensor, method: str) -> Explanation:
     return Explanation(maps=maps.float(), raw=None, targets=targets.long(), probs=torch.zeros(n, 1), method=method)
 
 
-def _feature_mask(landmarks: np.ndarray, size: int) -> Tensor:
+def partition(landmarks: np.ndarray, size: int) -> Tensor:
+    """Region masking's partition of each face, ``(N, 1, H, W)`` :data:`~fer_explain.faces.regions.BASE_FEATURE_IDS`
+    (the registry's region set and margin)."""
     return base_feature_mask(torch.as_tensor(landmarks), size, region_set=REGION_DEFAULTS["region_set"],
                              margin=REGION_DEFAULTS["margin"])
 
@@ -195,7 +197,7 @@ def _explain(spec: MethodSpec, model: nn.Module, x: Tensor, targets: Tensor, lan
     for s in range(0, len(x), settings.chunk):
         xs, ts = x[s:s + settings.chunk], targets[s:s + settings.chunk]
         if spec.kind == "region":
-            fm = _feature_mask(landmarks[s:s + settings.chunk], settings.size)
+            fm = partition(landmarks[s:s + settings.chunk], settings.size)
             exp = RegionAblation(model, fm, baseline=black_baseline(model)).attribute(xs, ts)
             cols = [ids.index(i) for i in exp.extras["region_ids"]]  # a chunk may lack a region: fixed columns
             d, p = torch.zeros(len(xs), len(ids)), torch.zeros(len(xs), len(ids), dtype=torch.bool)
@@ -310,7 +312,7 @@ def score_model(model: nn.Module, test: SyntheticBatch, settings: ScoreSettings,
             raise ValueError(f"unknown methods {unknown} for {model_name}; valid: {[s.name for s in specs]}")
         specs = [s for s in specs if s.name in set(methods)]
     specs = [s for s in specs if s.name not in set(skip)]
-    feature_mask = _feature_mask(landmarks, settings.size)[:, 0]
+    feature_mask = partition(landmarks, settings.size)[:, 0]
     mask_share = float(masks.float().mean())
     rows = []
     for spec in specs:

@@ -28,6 +28,7 @@ from fer_explain.analysis.known_answer import (
 from fer_explain.data.synthetic import colliding_classes
 from fer_explain.explain import mask_scores as S
 from fer_explain.explain import metrics as M
+from fer_explain.faces.regions import BASE_FEATURE_IDS
 from fer_explain.models import create_model
 
 QUICK = KnownAnswerSettings.quick(n_boot=200)
@@ -309,6 +310,31 @@ def test_erase_setting_keys_labels_and_validation() -> None:
     assert small.label("vgg_fer") == "vgg_fer+erase0.5max8"
     with pytest.raises(KnownAnswerError, match="erase_max must lie in"):
         KnownAnswerSettings(erase=0.5, erase_max=2)
+    both = KnownAnswerSettings(erase=0.5, erase_regions=0.25)
+    assert both.training_key("vgg_fer") == {**erased.training_key("vgg_fer"), "erase_regions": 0.25}
+    assert both.label("vgg_fer") == "vgg_fer+erase0.5+regions0.25"
+    assert KnownAnswerSettings(erase_regions=0.25).label("vgg_fer") == "vgg_fer+regions0.25"
+    with pytest.raises(KnownAnswerError, match="erase_regions must lie in"):
+        KnownAnswerSettings(erase_regions=-0.1)
+
+
+def test_erased_faces_black_out_one_whole_region() -> None:
+    torch.manual_seed(0)
+    x, y = torch.rand(30, 1, 48, 48) + 1.0, torch.arange(30)
+    regions = torch.zeros(30, 1, 48, 48, dtype=torch.long)
+    regions[:, :, 10:20, 10:30], regions[:, :, 30:40, 5:15] = 1, 3  # ids 0 (the rest), 1 and 3; no 2
+    erased = KA.ErasedFaces(x, y, p=0.0, value=-1.0, regions=regions, p_region=1.0)
+    picked = []
+    for i in range(30):
+        black = erased[i][0] == -1.0
+        ids = regions[i][black].unique().tolist()
+        assert len(ids) == 1 and torch.equal(black, regions[i] == ids[0])  # exactly one whole region
+        picked += ids
+    assert set(picked) == {0, 1, 3}
+    assert all(torch.equal(KA.ErasedFaces(x, y, 0.0, -1.0, regions=regions, p_region=0.0)[i][0], x[i])
+               for i in range(5))
+    with pytest.raises(ValueError, match="p_region needs regions"):
+        KA.ErasedFaces(x, y, 0.0, -1.0, regions=regions[:5], p_region=0.5)
 
 
 def test_erase_trains_on_erased_faces_with_the_models_black(tmp_path: Path, monkeypatch) -> None:
@@ -326,3 +352,9 @@ def test_erase_trains_on_erased_faces_with_the_models_black(tmp_path: Path, monk
         load_or_train("deep_emotion", "mouth_only", tmp_path, QUICK.replace(erase=0.25))
     assert isinstance(seen["train"], KA.ErasedFaces) and not isinstance(seen["val"], KA.ErasedFaces)
     assert seen["train"].erase.p == 0.25 and seen["train"].erase.value == [-1.0]  # black after (0 - 0.5) / 0.5
+    assert seen["train"].regions is None
+    with pytest.raises(Stop):
+        load_or_train("deep_emotion", "mouth_only", tmp_path, QUICK.replace(erase_regions=0.5))
+    ds = seen["train"]
+    assert ds.p_region == 0.5 and ds.erase.p == 0.0 and ds.regions.shape == (len(ds), 1, 48, 48)
+    assert set(ds.regions.unique().tolist()) == set(BASE_FEATURE_IDS)  # region masking's partition
