@@ -204,9 +204,9 @@ class KnownAnswerSettings:
         seed: seed of rendering, training, randomisation and bootstrap.
         erase: share of training faces that get one black square (random erasing, sides from
             :data:`ERASE_MIN_SIDE` to :attr:`erase_max` at 48 px, drawn anew each epoch); 0, the default,
-            trains on the faces as they are. A model that has seen black patches is not pushed off its training distribution by
-            occlusion's black windows or region masking's black regions, so their drops measure evidence
-            rather than surprise. Rows of such a model are labelled ``<model>+erase<p>``; give it its own
+            trains on the faces as they are. A model that has seen black patches is not pushed off its
+            training distribution by occlusion's black windows or region masking's black regions, so their
+            drops measure evidence rather than surprise. Rows of such a model are labelled ``<model>+erase<p>``; give it its own
             output folder (the checkpoints of one folder are one setting's).
         erase_max: largest side of those squares at 48 px (16: up to a mouth-sized patch, which can hide the
             only evidence; 8: the occlusion windows' sizes). Rows are labelled ``+erase<p>max<side>`` when it
