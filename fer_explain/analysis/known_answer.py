@@ -92,6 +92,14 @@ __all__ = [
 LEADERBOARD_FILE = "leaderboard.csv"
 """The table :func:`known_answer_leaderboard` writes in its output folder."""
 
+ERASE_MIN_SIDE: int = 4
+"""Smallest side of :attr:`KnownAnswerSettings.erase`'s black squares at 48 px (scaled with the face): the
+smaller occlusion window."""
+
+ERASE_MAX_SIDE: int = 16
+"""Default largest side of those squares at 48 px (:attr:`KnownAnswerSettings.erase_max`): up to a mouth-sized
+patch. Models trained with it keep the cache keys and row labels they had before the side was a setting."""
+
 MODELS_FILE = "models.json"
 """Each trained model's record (accuracy, sizes, times) written beside it."""
 
@@ -206,11 +214,12 @@ class KnownAnswerSettings:
             :data:`ERASE_MIN_SIDE` to :attr:`erase_max` at 48 px, drawn anew each epoch); 0, the default,
             trains on the faces as they are. A model that has seen black patches is not pushed off its
             training distribution by occlusion's black windows or region masking's black regions, so their
-            drops measure evidence rather than surprise. Rows of such a model are labelled ``<model>+erase<p>``; give it its own
-            output folder (the checkpoints of one folder are one setting's).
-        erase_max: largest side of those squares at 48 px (16: up to a mouth-sized patch, which can hide the
-            only evidence; 8: the occlusion windows' sizes). Rows are labelled ``+erase<p>max<side>`` when it
-            is not 16.
+            drops measure evidence rather than surprise. Rows of such a model are labelled
+            ``<model>+erase<p>``; give it its own output folder (the checkpoints of one folder are one
+            setting's).
+        erase_max: largest side of those squares at 48 px (:data:`ERASE_MAX_SIDE`, 16: up to a mouth-sized
+            patch, which can hide the only evidence; 8: the occlusion windows' sizes). Rows are labelled
+            ``+erase<p>max<side>`` when it is not :data:`ERASE_MAX_SIDE`.
         erase_regions: share of training faces with one region of region masking's partition blacked out
             (outside face, eyes, nose, mouth or rest of face, drawn uniformly among those present; independent
             of :attr:`erase`): region masking's black regions are then no stranger to the model than a square
@@ -235,7 +244,7 @@ class KnownAnswerSettings:
     chunk: int = 50
     seed: int = 0
     erase: float = 0.0
-    erase_max: int = 16
+    erase_max: int = ERASE_MAX_SIDE
     erase_regions: float = 0.0
 
     def __post_init__(self) -> None:
@@ -287,15 +296,17 @@ class KnownAnswerSettings:
                "batch_size": self.batch_size, "val_fraction": self.val_fraction, "seed": self.seed,
                "renderer": RENDERER_VERSION}
         if self.erase:  # absent otherwise: the keys of models trained before erasing existed
-            key = {**key, "erase": self.erase, **({"erase_max": self.erase_max} if self.erase_max != 16 else {})}
+            key = {**key, "erase": self.erase}
+            if self.erase_max != ERASE_MAX_SIDE:
+                key["erase_max"] = self.erase_max
         return {**key, "erase_regions": self.erase_regions} if self.erase_regions else key
 
     def label(self, model: str) -> str:
         """The ``model`` column of this setting's rows: the name, ``+erase<p>`` when :attr:`erase` is on
-        (``+erase<p>max<side>`` when :attr:`erase_max` is not 16), then ``+regions<p>`` when
+        (``+erase<p>max<side>`` when :attr:`erase_max` is not :data:`ERASE_MAX_SIDE`), then ``+regions<p>`` when
         :attr:`erase_regions` is on."""
         if self.erase:
-            model += f"+erase{self.erase:g}" + (f"max{self.erase_max}" if self.erase_max != 16 else "")
+            model += f"+erase{self.erase:g}" + (f"max{self.erase_max}" if self.erase_max != ERASE_MAX_SIDE else "")
         return model + (f"+regions{self.erase_regions:g}" if self.erase_regions else "")
 
 
@@ -321,18 +332,13 @@ class TrainedModel:
     info: dict[str, Any]
 
 
-ERASE_MIN_SIDE: int = 4
-"""Smallest side of :attr:`KnownAnswerSettings.erase`'s black squares at 48 px (scaled with the face): the
-smaller occlusion window."""
-
-
 class ErasedFaces(Dataset):
     """Training faces ``(x, y)`` (normalised tensors) where a share ``p`` get one black square per access
     (torchvision's ``RandomErasing``, square, sides :data:`ERASE_MIN_SIDE` to ``max_side`` at 48 px, filled
     with the model's black ``value``) and, independently, a share ``p_region`` one region of ``regions``
     (``(N, 1, H, W)`` integer ids per pixel) blacked out, drawn uniformly among the face's ids."""
 
-    def __init__(self, x: Tensor, y: Tensor, p: float, value: float, max_side: int = 16,
+    def __init__(self, x: Tensor, y: Tensor, p: float, value: float, max_side: int = ERASE_MAX_SIDE,
                  regions: Tensor | None = None, p_region: float = 0.0) -> None:
         side = x.shape[-1]
         lo, hi = (s * side / 48 for s in (ERASE_MIN_SIDE, max_side))
