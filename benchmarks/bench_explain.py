@@ -15,7 +15,9 @@ sweep take about ``--seconds`` at the model's measured forward throughput:
 1. **Occlusion** with the registry's window and stride (``occlusion_window``: 8/4 at 48 px, 10/5 at 64 px)
    and black patches (``CheckpointInput.black()``): captum ``Occlusion`` over its ``perturbations_per_eval``
    sweep (1 and the values giving about ``--sweep-images`` 128 ... 2048 images per forward), against
-   :class:`SlidingOcclusion` and the :class:`Occlusion` wrapper with their calibrated batching (the one-off
+   :class:`SlidingOcclusion` and the :class:`Occlusion` wrapper with their calibrated batching and measured memory
+   layout (captum runs the model as loaded, ours in NHWC where that is faster: :mod:`fer_explain.explain.memory_format`;
+   the one-off
    calibration, :func:`calibrated_batch`, is timed on its own and cached first), and ``explain_dataset`` occlusion-only on the same faces (one shard, one batch, float32 maps,
    ``images_per_forward="auto"``; its whole wall time: loading the checkpoint and the faces, the occlusion,
    its table columns, writing). Ratio of each to captum's best time (target <= 1.05) and the max abs

@@ -48,8 +48,11 @@ an atomic rename and names the run) and recomputes the rest. A shard's batches a
 ``[start, start + batch_size)``, ... of the shard; occlusion's ``perturbations_per_eval`` follows from
 ``images_per_forward`` and the batch), so a killed and resumed run ends bit-identical to an
 uninterrupted one. ``images_per_forward="auto"`` measures the fastest forward size once
-(:func:`~fer_explain.explain.occlusion.calibrated_batch`) and records it in ``explain.json``: resumed
-runs reuse it, but two fresh runs may measure differently (same maps to ~1e-6, not bit for bit).
+(:func:`~fer_explain.explain.occlusion.calibrated_batch`) and the faster layout of the model for
+occlusion's and region masking's forwards (:func:`~fer_explain.explain.memory_format.fastest_memory_format`,
+NHWC on this project's CPUs) and records both in ``explain.json``: resumed runs reuse them, but two fresh
+runs may measure differently (same maps to ~1e-6, not bit for bit). With an explicit ``images_per_forward``
+the model runs as it is (``"contiguous"``), measured nothing.
 Bit-identical means: the same software and device type (float results depend on the batch size,
 which is why batches are fixed, and on kernels). Under ``torchrun`` every rank takes shards
 ``rank, rank + N, ...`` (disjoint; rank 0 writes ``explain.json`` before any shard, the ranks meet at
@@ -92,6 +95,8 @@ from fer_explain.explain import (
     make_explainer,
 )
 from fer_explain.explain import metrics as xm
+from fer_explain.explain.base import explaining
+from fer_explain.explain.memory_format import fastest_memory_format, forward_format
 from fer_explain.explain.occlusion import balanced_chunk, calibrated_batch, window_starts
 from fer_explain.explain.registry import occlusion_window
 from fer_explain.faces.landmarks import extract_landmarks, predictor_path
@@ -172,6 +177,7 @@ class _Setup:
     batch_size: int
     dtype: torch.dtype
     images_per_forward: int = 0
+    memory_format: str = "contiguous"
 
 
 # --------------------------------------------------------------------------- arguments
@@ -326,7 +332,8 @@ def _explain_batch(setup: _Setup, x: Tensor, targets: Tensor | None, lm: np.ndar
             assert lm is not None
             fm = base_ids(all_masks)
             ppe = _copies_per_forward(setup, len(BASE_FEATURE_IDS), len(x))
-            exp = RegionAblation(model, fm, baseline=black, perturbations_per_eval=ppe).attribute(x, target=targets)
+            exp = RegionAblation(model, fm, baseline=black, perturbations_per_eval=ppe,
+                                 memory_format=setup.memory_format).attribute(x, target=targets)
             names = list(BASE_FEATURE_IDS.values())
             drops = torch.full((len(x), len(names)), float("nan"), dtype=torch.float64)
             for j, rid in enumerate(exp.extras["region_ids"]):
@@ -334,7 +341,8 @@ def _explain_batch(setup: _Setup, x: Tensor, targets: Tensor | None, lm: np.ndar
                 drops[:, list(BASE_FEATURE_IDS).index(rid)] = torch.where(exp.extras["present"][:, j], col, math.nan)
             cols |= {f"{REGION_METHOD}_drop_{name}": drops[:, k] for k, name in enumerate(names)}
         else:
-            params = {"perturbations_per_eval": _occlusion_ppe(setup, len(x))} if m == "occlusion" else {}
+            params = ({"perturbations_per_eval": _occlusion_ppe(setup, len(x)), "memory_format": setup.memory_format}
+                      if m == "occlusion" else {})
             exp = make_explainer(m, model, input_size=size, black=black, **params).attribute(x, target=targets)
         if probs is None:
             probs = exp.probs
@@ -533,7 +541,11 @@ def explain_dataset(
     batched = "occlusion" in methods or REGION_METHOD in methods
     if images_per_forward == "auto" and not out_exists and dist_info.is_main and batched:
         x = torch.stack([inp.dataset(faces.replace(faces.df.iloc[:1]), cache_dir=False)[0][0]]).to(dev)
-        record["images_per_forward"] = calibrated_batch(model.eval(), x)
+        with explaining(model):
+            layout = fastest_memory_format(model, x)
+            with forward_format(model, layout):
+                record["images_per_forward"] = calibrated_batch(model, x)
+        record["memory_format"] = layout
     record = _claim(out, record, dist_info)
     if dist_info.enabled:
         import torch.distributed as dist
@@ -542,6 +554,7 @@ def explain_dataset(
         record = json.loads((out / RECORD_FILE).read_text(encoding="utf-8"))
     resolved = record.get("images_per_forward", images_per_forward)
     setup.images_per_forward = int(resolved) if resolved != "auto" else 1
+    setup.memory_format = str(record.get("memory_format", "contiguous"))
 
     result = ExplainRun(out, record, rank=dist_info.rank)
     mine = [i for i in range(len(bounds)) if i % dist_info.world_size == dist_info.rank]

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from fer_explain.explain.memory_format import forward_format, resolve_memory_format
+
 __all__ = [
     "Explainer",
     "Explanation",
@@ -258,17 +260,26 @@ class Explainer:
     parameters; hooks must be registered through :meth:`_hook` (or removed by the library that
     registered them, as captum does) so that they are removed when the call ends.
 
+    Perturbation explainers (occlusion, region masking: many no-grad forwards and nothing else) set
+    :attr:`perturbs` and take a ``memory_format`` argument: the whole call then runs with the model in that
+    layout (``None``: the faster one, measured once per model by
+    :func:`~fer_explain.explain.memory_format.fastest_memory_format`), restored afterwards, and
+    ``params["memory_format"]`` says which it was.
+
     Args:
         model: the network; any ``nn.Module`` mapping ``(N, C, H, W)`` to logits ``(N, K)``.
     """
 
     method: ClassVar[str] = ""
+    perturbs: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         self.model = model
         self._handles: list[RemovableHandle] | None = None
+        self.memory_format: str | None = None
+        self._used_memory_format: str | None = None
 
     # -------------------------------------------------------------- public
     def attribute(self, x: Tensor, target: int | Sequence[int] | Tensor | None = None,
@@ -293,7 +304,10 @@ class Explainer:
         with explaining(self.model) as handles:
             self._handles = handles
             try:
-                probs, targets, maps, raw, extras = self._explain(x, target)
+                fmt = resolve_memory_format(self.model, x, self.memory_format) if self.perturbs else None
+                self._used_memory_format = fmt
+                with forward_format(self.model, fmt):
+                    probs, targets, maps, raw, extras = self._explain(x, target)
             finally:
                 self._handles = None
         lab = None if labels is None else torch.as_tensor(labels, dtype=torch.long).flatten().cpu()
@@ -303,7 +317,7 @@ class Explainer:
             targets=targets.cpu(),
             probs=probs.detach().cpu(),
             method=self.method,
-            params=self._params(),
+            params=self._params() | ({"memory_format": self._used_memory_format} if self.perturbs else {}),
             layer=self._layer_name(),
             labels=lab,
             extras=extras,

@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from fer_explain.explain.base import Explainer, auto_batch, model_device, validate_targets
+from fer_explain.explain.memory_format import model_layout
 
 __all__ = [
     "Occlusion",
@@ -111,7 +112,7 @@ def _sync(device: torch.device) -> None:
 def _calibration_key(model: nn.Module, x: Tensor) -> tuple[Any, ...]:
     n_params = sum(p.numel() for p in model.parameters())
     return (type(model).__module__, type(model).__qualname__, n_params, tuple(x.shape[1:]), x.dtype,
-            str(model_device(model)), torch.get_num_threads())
+            str(model_device(model)), torch.get_num_threads(), model_layout(model))
 
 
 def clear_calibration() -> None:
@@ -223,17 +224,22 @@ class Occlusion(Explainer):
             :func:`occlusion_batching` (measured once per model, within ``memory_budget_mb``).
         memory_budget_mb: activation memory allowed for one forward pass.
         show_progress: captum's progress bar.
+        memory_format: the model's layout during the call, ``"contiguous"`` or ``"channels_last"``;
+            ``None`` measures the faster (:mod:`fer_explain.explain.memory_format`; pass it for
+            bit-reproducible maps).
 
     ``maps`` is the attribution of the first channel (captum occludes all channels together,
     so the channels carry the same values).
     """
 
     method = "occlusion"
+    perturbs = True
 
     def __init__(self, model: nn.Module, window: int = 8, stride: int = 4, baseline: float | Tensor = 0.0, *,
                  perturbations_per_eval: int | None = None, memory_budget_mb: float = 512.0,
-                 show_progress: bool = False) -> None:
+                 show_progress: bool = False, memory_format: str | None = None) -> None:
         super().__init__(model)
+        self.memory_format = memory_format
         self.window = int(window)
         self.stride = int(stride)
         self.baseline = baseline
@@ -296,6 +302,8 @@ class SlidingOcclusion(Explainer):
             once per model, within ``memory_budget_mb``).
         memory_budget_mb: activation memory allowed for one forward pass.
         progress: show a tqdm bar over the chunks.
+        memory_format: the model's layout during the call (``None``: the faster, measured; see
+            :class:`Occlusion`).
 
     Result: ``maps`` is the mean drop in target probability over the windows covering each
     pixel (= captum ``Occlusion``); ``raw`` the ``(N, nH, nW)`` drop per position; ``extras``:
@@ -311,10 +319,13 @@ class SlidingOcclusion(Explainer):
     """
 
     method = "sliding_occlusion"
+    perturbs = True
 
     def __init__(self, model: nn.Module, window: int = 8, stride: int = 4, baseline: float | Tensor = 0.0, *,
-                 chunk: int | None = None, memory_budget_mb: float = 512.0, progress: bool = False) -> None:
+                 chunk: int | None = None, memory_budget_mb: float = 512.0, progress: bool = False,
+                 memory_format: str | None = None) -> None:
         super().__init__(model)
+        self.memory_format = memory_format
         self.window = int(window)
         self.stride = int(stride)
         self.baseline = baseline

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from fer_explain.explain.base import Explainer, explaining, model_device, validate_targets
+from fer_explain.explain.memory_format import forward_format, resolve_memory_format
 
 __all__ = ["RegionAblation", "RegionImportance", "region_importance", "region_importance_table"]
 
@@ -140,7 +141,8 @@ def region_importance(model: nn.Module, x: Tensor, feature_mask: Tensor,
                       region_names: Mapping[int, str] | Sequence[str] | None = None,
                       target: int | Sequence[int] | Tensor | None = None, mode: Mode = "remove",
                       baseline: float | Tensor = 0.0,
-                      perturbations_per_eval: int | None = None) -> RegionImportance:
+                      perturbations_per_eval: int | None = None,
+                      memory_format: str | None = None) -> RegionImportance:
     """Drop in target probability when each region is removed (or kept alone), per sample.
 
     Args:
@@ -152,10 +154,12 @@ def region_importance(model: nn.Module, x: Tensor, feature_mask: Tensor,
         mode: ``"remove"`` or ``"keep"`` (see the module docstring).
         baseline: value written into the removed pixels (input space).
         perturbations_per_eval: regions per forward pass (default: all at once).
+        memory_format: the model's layout during the call (``None``: the faster, measured once per model;
+            see :mod:`fer_explain.explain.memory_format`).
     """
     x = x.detach().to(model_device(model))
     fm = _norm_mask(feature_mask, x)
-    with explaining(model):
+    with explaining(model), forward_format(model, resolve_memory_format(model, x, memory_format)):
         if target is None:  # the prediction: one unmasked pass first
             with torch.no_grad():
                 probs = model(x).float().softmax(dim=1)
@@ -174,15 +178,20 @@ def region_importance(model: nn.Module, x: Tensor, feature_mask: Tensor,
 class RegionAblation(Explainer):
     """Region masking as an :class:`Explanation`: each pixel gets its region's drop.
 
+    Arguments as :func:`region_importance`'s, plus ``memory_format``: the model's layout during the call
+    (``None``: the faster, measured; see :class:`~fer_explain.explain.occlusion.Occlusion`).
+
     ``extras``: ``"drops"`` ``(N, R)``, ``"present"`` ``(N, R)``, ``"region_ids"`` (list).
     """
 
     method = "region_ablation"
+    perturbs = True
 
     def __init__(self, model: nn.Module, feature_mask: Tensor, mode: Mode = "remove",
                  baseline: float | Tensor = 0.0,
-                 perturbations_per_eval: int | None = None) -> None:
+                 perturbations_per_eval: int | None = None, memory_format: str | None = None) -> None:
         super().__init__(model)
+        self.memory_format = memory_format
         self.feature_mask = feature_mask
         self.mode = mode
         self.baseline = baseline

@@ -21,6 +21,7 @@ from fer_explain.explain import (
     select_misclassified,
     stn_attention,
 )
+from fer_explain.explain.memory_format import forward_format
 from fer_explain.explain.occlusion import black_baseline, occlusion_batching, window_starts
 
 
@@ -120,8 +121,9 @@ def test_occlusion_auto_batching_and_flip(tiny) -> None:
     auto = Occlusion(model, 8, 8, memory_budget_mb=0.001).attribute(x)
     assert auto.params["perturbations_per_eval"] == 1
     big = Occlusion(model, 8, 8).attribute(x)
-    # calibrated once per model (cached), within the memory budget, balanced over the 36 positions
-    assert big.params["perturbations_per_eval"] == occlusion_batching(model, x, 36, 512.0)
+    # calibrated once per model and layout (cached), within the memory budget, balanced over the 36 positions
+    with forward_format(model, big.params["memory_format"]):
+        assert big.params["perturbations_per_eval"] == occlusion_batching(model, x, 36, 512.0)
     assert 1 <= big.params["perturbations_per_eval"] <= 36
     torch.testing.assert_close(auto.maps, big.maps)
     seed4 = SlidingOcclusion(model, 8, 8, baseline=black_baseline(model)).attribute(x)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from fer_explain.explain import Occlusion, SlidingOcclusion
+from fer_explain.explain.memory_format import forward_format
 from fer_explain.explain.occlusion import (
     balanced_chunk,
     calibrated_batch,
@@ -74,7 +75,8 @@ def test_occlusion_uses_the_calibration_within_the_memory_budget(tiny) -> None:
     clear_calibration()
     auto = SlidingOcclusion(model, 8, 8).attribute(x)
     chunk = auto.params["chunk"]
-    assert chunk == occlusion_batching(model, x, 36, 512.0) and 1 <= chunk <= 36
+    with forward_format(model, auto.params["memory_format"]):  # calibrated in the layout the call ran in
+        assert chunk == occlusion_batching(model, x, 36, 512.0) and 1 <= chunk <= 36
     assert Occlusion(model, 8, 8).attribute(x).params["perturbations_per_eval"] == chunk  # same cached answer
     tight = SlidingOcclusion(model, 8, 8, memory_budget_mb=0.001).attribute(x)
     assert tight.params["chunk"] == 1

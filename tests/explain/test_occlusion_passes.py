@@ -8,6 +8,7 @@ from captum.attr import Occlusion as CaptumOcclusion
 
 from fer_explain.explain import Occlusion, SlidingOcclusion
 from fer_explain.explain.base import explaining
+from fer_explain.explain.memory_format import forward_format
 
 
 def _captum(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, window: int, stride: int,
@@ -26,14 +27,15 @@ def test_sliding_occlusion_one_unperturbed_pass_same_maps(tiny, counted_batches,
     x = make_x(3)
     target = torch.tensor([1, 3, 0])
     with counted_batches(model) as calls:
-        exp = SlidingOcclusion(model, 8, 4, baseline=-1.0, chunk=11).attribute(x, target)
+        exp = SlidingOcclusion(model, 8, 4, baseline=-1.0, chunk=11, memory_format="channels_last").attribute(x, target)
     # one unperturbed pass (3 images), then 121 positions in 11 forwards of 11 x 3 images
     assert calls == [3] + [33] * 11
     torch.testing.assert_close(exp.maps, _captum(model, x, target, 8, 4, -1.0), atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(exp.probs, model(x).detach().float().softmax(1))
-    # the base class's route (_compute, which recomputes p0) gives bit-identical maps and drops
-    explainer = SlidingOcclusion(model, 8, 4, baseline=-1.0, chunk=11)
-    with explaining(model) as handles:
+    # the base class's route (_compute, which recomputes p0) gives bit-identical maps and drops (in the layout
+    # attribute ran the model in)
+    explainer = SlidingOcclusion(model, 8, 4, baseline=-1.0, chunk=11, memory_format="channels_last")
+    with explaining(model) as handles, forward_format(model, exp.params["memory_format"]):
         explainer._handles = handles
         maps, raw, extras = explainer._compute(x.clone(), exp.targets)
         explainer._handles = None
@@ -46,7 +48,8 @@ def test_occlusion_wrapper_with_a_target_uses_captums_unperturbed_pass(tiny, cou
     x = make_x(3)
     target = torch.tensor([2, 0, 5])
     with counted_batches(model) as calls:
-        exp = Occlusion(model, 8, 4, baseline=-1.0, perturbations_per_eval=11).attribute(x, target)
+        exp = Occlusion(model, 8, 4, baseline=-1.0, perturbations_per_eval=11,
+                        memory_format="channels_last").attribute(x, target)
     assert calls == [3] + [33] * 11  # captum's unperturbed pass only; no pass of our own
     ref = _captum(model, x, target, 8, 4, -1.0)
     torch.testing.assert_close(exp.maps, ref, atol=1e-6, rtol=1e-5)
