@@ -41,7 +41,7 @@ from fer_explain.explain import Explanation, SlidingOcclusion, make_explainer, o
 from fer_explain.explain.occlusion_coarse import ForwardCounter
 from fer_explain.train import CheckpointInput, list_shipped, load_checkpoint, shipped_checkpoint
 
-FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5)
+FRACTIONS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 TOP_SHARE = 0.15
 TARGET_RATIO, TARGET_SPEARMAN = 3.0, 0.9
 
@@ -110,8 +110,11 @@ def main() -> None:
                     help="a shipped checkpoint name (fer_explain.train.list_shipped()) or a checkpoint path")
     ap.add_argument("--batch", type=int, default=50, help="faces per attribute() call")
     ap.add_argument("--coarse", default="",
-                    help="the coarse sweep as WINDOW/STRIDE (default: the registry's, the fine window at twice "
-                         "the stride; 16/8 is the first design's)")
+                    help="a grid sweep as WINDOW/STRIDE (implies --sweep grid; 16/8 is the first design's; "
+                         "--sweep grid alone is the fine window at twice the stride)")
+    ap.add_argument("--sweep", choices=("lattice", "grid"), default="lattice",
+                    help="lattice (the default: 39 exact windows on a triangular lattice, the rest interpolated in "
+                         "logit space) or grid (the fine window at twice the stride, filled in between)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     faces = load_faces(args)
@@ -129,7 +132,8 @@ def main() -> None:
     black = inp.black()
     exact_explainer = SlidingOcclusion(model, window, stride, black)
 
-    sweep = dict(zip(("coarse_window", "coarse_stride"), map(int, args.coarse.split("/")))) if args.coarse else {}
+    sweep: dict = ({"sweep": "grid", **dict(zip(("coarse_window", "coarse_stride"), map(int, args.coarse.split("/"))))}
+                   if args.coarse else {"sweep": args.sweep})
 
     def coarse(fraction: float) -> Callable[[Tensor], Explanation]:
         return make_explainer("occlusion_coarse", model, input_size=inp.size, black=black,
@@ -165,7 +169,7 @@ def main() -> None:
         if coarse_alone is None and "coarse_map" in out[0].extras:
             coarse_alone = agreement(torch.cat([e.extras["coarse_map"] for e in out]), exact_maps)
         refined = int(out[0].extras["refined"][0].sum())
-        cw, cs = out[0].params["coarse_window"], out[0].params["coarse_stride"]
+        cw, cs = out[0].params.get("coarse_window"), out[0].params.get("coarse_stride")
         ok = ~np.isnan(rho)
         row = {"fraction": f, "ratio": n_exact / n_c2f, "rho": float(np.mean(rho[ok])),
                "rho_p5": float(np.percentile(rho[ok], 5)), "iou": float(iou.mean()),

@@ -20,10 +20,11 @@ name                        defaults
 ``occlusion``               window = input side // 6 (8 at 48 px), stride = window // 2, baseline
                             black in image space (seed 004's zeroed pixels)
 ``occlusion_coarse``        coarse-to-fine approximation of that occlusion map: fine window and
-                            stride as ``occlusion``'s, coarse sweep = the same window at twice the
-                            stride (8 / 8 at 48 px), top fraction
-                            :data:`~fer_explain.explain.occlusion_coarse.DEFAULT_TOP_FRACTION`,
-                            baseline black in image space
+                            stride as ``occlusion``'s, the lattice sweep (39 of the 121 fine windows
+                            at 48 px, the rest interpolated in logit space), no drill-down,
+                            baseline black in image space (``sweep="grid"``: the same window at twice
+                            the stride, top fraction
+                            :data:`~fer_explain.explain.occlusion_coarse.DEFAULT_TOP_FRACTION`)
 ``integrated_gradients``    32 steps, baseline black in image space
 ``saliency``                absolute gradient summed over channels
 ==========================  ====================================================================
@@ -100,7 +101,7 @@ def _occlusion_coarse(model: nn.Module, *, input_size: int, black: Tensor | floa
     params.setdefault("window", occlusion_window(input_size)[0])
     params.setdefault("stride", max(1, int(params["window"]) // 2))
     params.setdefault("baseline", black)
-    return CoarseToFineOcclusion(model, **params)  # coarse window and stride, top fraction: its defaults
+    return CoarseToFineOcclusion(model, **params)  # sweep, coarse window and stride, top fraction: its defaults
 
 
 def _ig(model: nn.Module, *, input_size: int, black: Tensor | float, **params: Any) -> Explainer:

@@ -15,7 +15,8 @@ from fer_explain.explain import (
     list_explainers,
     make_explainer,
 )
-from fer_explain.explain.occlusion_coarse import DEFAULT_TOP_FRACTION, ForwardCounter
+from fer_explain.explain.occlusion_coarse import (DEFAULT_TOP_FRACTION, ForwardCounter, lattice_interpolation,
+                                                  lattice_positions)
 
 
 def _fine_window_means(pixel_map: torch.Tensor, starts: list[int], window: int) -> torch.Tensor:
@@ -68,13 +69,13 @@ def test_fraction_below_one_counts_its_forwards_and_is_exact_where_it_refines(ti
     assert exp.maps.shape == (4, 48, 48) and torch.isfinite(exp.maps).all()
 
 
-def test_default_sweep_reuses_the_fine_windows_it_occludes(tiny) -> None:
-    """The default coarse sweep is the fine window at twice the stride: those 36 windows are exact fine
+def test_grid_sweep_reuses_the_fine_windows_it_occludes(tiny) -> None:
+    """The grid sweep's default is the fine window at twice the stride: those 36 windows are exact fine
     values, the drill-down adds k more, and every other window is filled from its neighbours."""
     model, make_x = tiny("vgg_fer", in_chans=1, input_size=48)
     x, black = make_x(4), black_baseline(model)
     exact = SlidingOcclusion(model, 8, 4, black, chunk=31).attribute(x)
-    explainer = CoarseToFineOcclusion(model, 8, 4, black, top_fraction=0.02, images_per_forward=64)
+    explainer = CoarseToFineOcclusion(model, 8, 4, black, sweep="grid", top_fraction=0.02, images_per_forward=64)
     assert (explainer.coarse_window, explainer.coarse_stride) == (8, 8)
     exp = explainer.attribute(x)
     k = math.ceil(0.02 * 121)  # 3 drilled-down windows per face
@@ -106,15 +107,17 @@ def test_registry_defaults() -> None:
     black = torch.full((1, 1, 1), -1.0)
     occ = make_explainer("occlusion_coarse", model, input_size=48, black=black)
     assert isinstance(occ, CoarseToFineOcclusion) and torch.equal(occ.baseline, black)
-    assert (occ.window, occ.stride, occ.coarse_window, occ.coarse_stride) == (8, 4, 8, 8)
-    assert occ.top_fraction == DEFAULT_TOP_FRACTION and 0 < DEFAULT_TOP_FRACTION <= 1
+    assert (occ.window, occ.stride, occ.sweep, occ.top_fraction) == (8, 4, "lattice", 0.0)
+    grid = make_explainer("occlusion_coarse", model, input_size=48, black=black, sweep="grid")
+    assert (grid.coarse_window, grid.coarse_stride, grid.top_fraction) == (8, 8, DEFAULT_TOP_FRACTION)
     wide = make_explainer("Occlusion (coarse to fine)", model, input_size=64, black=black, top_fraction=0.5)
     assert (wide.window, wide.stride, wide.coarse_window, wide.coarse_stride, wide.top_fraction) == (10, 5, 10, 10, 0.5)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"top_fraction": 0.0}, r"top_fraction must be in \(0, 1\], got 0.0"),
-    ({"top_fraction": 1.5}, r"top_fraction must be in \(0, 1\], got 1.5"),
+    ({"top_fraction": -0.1}, r"top_fraction must be in \[0, 1\], got -0.1"),
+    ({"top_fraction": 1.5}, r"top_fraction must be in \[0, 1\], got 1.5"),
+    ({"sweep": "hex"}, r"sweep must be one of \['lattice', 'grid'\], got 'hex'"),
     ({"top_fraction": -0.2}, "top_fraction"),
     ({"top_fraction": float("nan")}, "top_fraction"),
     ({"coarse_stride": 4}, r"coarse_stride \(4\) must be larger than the fine stride \(4\)"),
@@ -153,7 +156,8 @@ def test_training_mode_restored_and_no_hooks_left(fail_at: int | None) -> None:
     model = _Tiny(fail_at).train()
     model.body[1].eval()  # a mixed mode that must survive exactly
     modes = {n: m.training for n, m in model.named_modules()}
-    explainer = CoarseToFineOcclusion(model, 2, 1, 0.0, top_fraction=0.25, images_per_forward=1000)
+    explainer = CoarseToFineOcclusion(model, 2, 1, 0.0, sweep="grid", top_fraction=0.25, images_per_forward=1000,
+                                      memory_format="contiguous")  # no layout timing: the calls are the method's
     x = torch.randn(2, 1, 8, 8)
     if fail_at is None:
         exp = explainer.attribute(x)
@@ -180,3 +184,57 @@ def test_twins_from_window_starts_equal_the_windows_with_the_same_pixels(size, w
     twin = _twins(rows, cols, crows, ccols, cwindow == window, torch.device("cpu"))
     assert torch.equal(twin, expected)
     assert (twin >= 0).any() == (cwindow == window)
+
+
+def test_lattice_positions_reach_every_border() -> None:
+    lat = lattice_positions(11, 11)
+    assert len(lat) == 39  # 3 rows of 6 and 3 rows of 7: 1 + 39 images per face, 3.05x fewer than 1 + 121
+    rows = sorted({p // 11 for p in lat})
+    assert rows == [0, 2, 4, 6, 8, 10]
+    assert [p % 11 for p in lat if p // 11 == 2] == [0, 1, 3, 5, 7, 9, 10]
+    assert {0, 10, 110, 120} <= set(lat)  # the corners: no position lies outside the lattice's hull
+    assert lattice_positions(2, 5) == list(range(10))  # too small to interpolate: every window exact
+    positions, weights = lattice_interpolation(11, 11)
+    torch.testing.assert_close(weights.sum(1), torch.ones(121))
+    assert (weights >= 0).all()
+    assert torch.equal(weights[positions], torch.eye(len(positions)))  # lattice windows are their own values
+    # a window between two lattice windows of one row is their mean
+    assert weights[1, positions.index(0)] == pytest.approx(0.5) and weights[1, positions.index(2)] == pytest.approx(0.5)
+
+
+def test_lattice_sweep_is_exact_on_the_lattice_and_interpolates_logits(tiny) -> None:
+    model, make_x = tiny("vgg_fer", in_chans=1, input_size=48)
+    x, black = make_x(3), black_baseline(model)
+    exact = SlidingOcclusion(model, 8, 4, black, chunk=31).attribute(x)
+    explainer = CoarseToFineOcclusion(model, 8, 4, black, images_per_forward=40)
+    exp = explainer.attribute(x)
+    assert exp.extras["forwards"] == explainer.last_forwards == 3 * (1 + 39)
+    assert exp.params["sweep"] == "lattice" and "coarse_map" not in exp.extras
+    refined = exp.extras["refined"].flatten(1)
+    positions, weights = lattice_interpolation(11, 11)
+    assert refined.sum(1).tolist() == [39] * 3 and refined[:, positions].all()
+    torch.testing.assert_close(exp.raw.flatten(1)[refined], exact.raw.flatten(1)[refined], atol=1e-6, rtol=0)
+    # the others: softmax of the interpolated logits of the lattice windows, as a drop from p0
+    with torch.no_grad():
+        p0 = model(x).softmax(1).gather(1, exp.targets[:, None])
+        rows = list(range(0, 41, 4))
+        occluded = []
+        for p in positions:
+            r, q = rows[p // 11], rows[p % 11]
+            xo = x.clone()
+            xo[:, :, r:r + 8, q:q + 8] = black
+            occluded.append(model(xo))
+        logits = torch.stack(occluded, 1)  # (N, L, K)
+    est = p0 - torch.einsum("pl,nlk->npk", weights, logits).softmax(2).gather(
+        2, exp.targets[:, None, None].expand(-1, 121, 1))[..., 0]
+    torch.testing.assert_close(exp.raw.flatten(1)[~refined], est[~refined], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(exp.raw.flatten(1)[~refined], exact.raw.flatten(1)[~refined], atol=1e-6)
+    # a drill-down on top: k more exact windows, chosen among the interpolated ones by their estimate
+    drilled = CoarseToFineOcclusion(model, 8, 4, black, top_fraction=0.05, images_per_forward=40).attribute(x)
+    k = math.ceil(0.05 * 121)
+    assert drilled.extras["forwards"] == 3 * (1 + 39 + k)
+    more = drilled.extras["refined"].flatten(1) & ~refined
+    assert more.sum(1).tolist() == [k] * 3
+    top = torch.sort(est.masked_fill(refined, -math.inf), dim=1, descending=True, stable=True).indices[:, :k]
+    assert torch.equal(more, torch.zeros_like(more).scatter(1, top, True))
+    torch.testing.assert_close(drilled.raw.flatten(1)[more], exact.raw.flatten(1)[more], atol=1e-6, rtol=0)
