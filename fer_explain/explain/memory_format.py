@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["MEMORY_FORMATS", "MemoryFormat", "clear_memory_formats", "fastest_memory_format", "forward_format",
-           "model_layout", "resolve_memory_format"]
+           "model_layout", "resolve_memory_format", "time_forward"]
 
 MemoryFormat = Literal["contiguous", "channels_last"]
 #: The layouts measured, by name (the names ``explain.json`` records).
@@ -100,13 +100,16 @@ def _key(model: nn.Module, x: Tensor) -> tuple[Any, ...]:
             tuple(x.shape[1:]), x.dtype, str(device), torch.get_num_threads())
 
 
-def _best_time(model: nn.Module, batch: Tensor, runs: int) -> float:
+def time_forward(model: nn.Module, batch: Tensor, runs: int) -> float:
+    """Best of ``runs`` timed no-grad forward passes of ``batch`` (seconds; CUDA synchronised around each).
+    The one forward timer of the explainers' calibrations (this module's and the batch size's)."""
     best = math.inf
     for _ in range(runs):
         if batch.device.type == "cuda":
             torch.cuda.synchronize(batch.device)
         t0 = time.perf_counter()
-        model(batch)
+        with torch.no_grad():
+            model(batch)
         if batch.device.type == "cuda":
             torch.cuda.synchronize(batch.device)
         best = min(best, time.perf_counter() - t0)
@@ -131,13 +134,13 @@ def fastest_memory_format(model: nn.Module, x: Tensor, images: int = 64, *, runs
     batch = x[torch.arange(max(1, int(images)), device=x.device) % len(x)].contiguous()
     times = {"contiguous": math.inf, "channels_last": math.inf}
     with torch.no_grad():
-        for name in times:  # warm-up: kernel selection, allocation
+        for name in MEMORY_FORMATS:  # warm-up: kernel selection, allocation
             with forward_format(model, name):
                 model(batch)
         for _ in range(runs):
-            for name in times:
+            for name in MEMORY_FORMATS:
                 with forward_format(model, name):
-                    times[name] = min(times[name], _best_time(model, batch, 1))
+                    times[name] = min(times[name], time_forward(model, batch, 1))
     choice = "channels_last" if times["channels_last"] < (1 - margin) * times["contiguous"] else "contiguous"
     _MEASURED[key] = choice
     return choice

@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from fer_explain.explain.base import Explainer, auto_batch, model_device, validate_targets
-from fer_explain.explain.memory_format import model_layout
+from fer_explain.explain.memory_format import model_layout, time_forward
 
 __all__ = [
     "Occlusion",
@@ -104,11 +104,6 @@ def _baseline_tensor(baseline: float | Tensor, x: Tensor) -> Tensor:
     return torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _calibration_key(model: nn.Module, x: Tensor) -> tuple[Any, ...]:
     n_params = sum(p.numel() for p in model.parameters())
     return (type(model).__module__, type(model).__qualname__, n_params, tuple(x.shape[1:]), x.dtype,
@@ -119,18 +114,6 @@ def clear_calibration() -> None:
     """Forget every :func:`calibrated_batch` measurement of this process."""
     _CALIBRATED.clear()
     _TIMINGS.clear()
-
-
-def _time_forward(model: nn.Module, batch: Tensor, device: torch.device, runs: int) -> float:
-    """Best of ``runs`` timed no-grad forward passes of ``batch`` (seconds)."""
-    best = math.inf
-    for _ in range(runs):
-        _sync(device)
-        t0 = time.perf_counter()
-        model(batch)
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def calibrated_batch(model: nn.Module, x: Tensor, max_images: int = CALIBRATION_SIZES[-1], *,
@@ -178,7 +161,7 @@ def calibrated_batch(model: nn.Module, x: Tensor, max_images: int = CALIBRATION_
                 if len(known) >= 2 and spent + 2 * size * min(known) > limit:
                     break  # this size's two passes would overrun the budget
                 t0 = time.perf_counter()
-                dt = _time_forward(model, batch_of(size), device, 2)
+                dt = time_forward(model, batch_of(size), 2)
                 spent += time.perf_counter() - t0
                 timings[size] = dt / size
             fastest = min(timings[s] for s in sizes if s in timings)
@@ -188,7 +171,7 @@ def calibrated_batch(model: nn.Module, x: Tensor, max_images: int = CALIBRATION_
         measured = [s for s in sizes if s in timings]
         fastest = min(timings[s] for s in measured)
         for size in sorted((s for s in measured if timings[s] <= 1.15 * fastest), key=timings.__getitem__)[:4]:
-            timings[size] = min(timings[size], _time_forward(model, batch_of(size), device, 1) / size)
+            timings[size] = min(timings[size], time_forward(model, batch_of(size), 1) / size)
     fastest = min(timings[s] for s in measured)
     choice = max(s for s in measured if timings[s] <= (1 + tolerance) * fastest)
     _CALIBRATED[key] = choice

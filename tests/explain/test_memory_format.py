@@ -8,8 +8,13 @@ from captum.attr import Occlusion as CaptumOcclusion
 from torch import nn
 
 from fer_explain.explain import Occlusion, SlidingOcclusion
-from fer_explain.explain.memory_format import (clear_memory_formats, fastest_memory_format, forward_format,
-                                               model_layout, resolve_memory_format)
+from fer_explain.explain.memory_format import (
+    clear_memory_formats,
+    fastest_memory_format,
+    forward_format,
+    model_layout,
+    resolve_memory_format,
+)
 from fer_explain.explain.regions import RegionAblation
 
 
@@ -34,9 +39,8 @@ def test_forward_format_converts_in_place_and_restores() -> None:
 
 def test_forward_format_restores_on_exception_and_leaves_nhwc_models_alone() -> None:
     net = _net()
-    with pytest.raises(RuntimeError, match="boom"):
-        with forward_format(net, "channels_last"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), forward_format(net, "channels_last"):
+        raise RuntimeError("boom")
     assert net[3].weight.is_contiguous()
     net = net.to(memory_format=torch.channels_last)
     with forward_format(net, "channels_last"):
@@ -47,9 +51,8 @@ def test_forward_format_restores_on_exception_and_leaves_nhwc_models_alone() -> 
 def test_unknown_format_is_named() -> None:
     with pytest.raises(ValueError, match="'nhwc'"):
         resolve_memory_format(_net(), torch.zeros(1, 1, 8, 8), "nhwc")
-    with pytest.raises(ValueError, match="memory_format"):
-        with forward_format(_net(), "nhwc"):
-            pass
+    with pytest.raises(ValueError, match="memory_format"), forward_format(_net(), "nhwc"):
+        pass
 
 
 def test_fastest_memory_format_is_measured_once_and_cached() -> None:

@@ -15,8 +15,12 @@ from fer_explain.explain import (
     list_explainers,
     make_explainer,
 )
-from fer_explain.explain.occlusion_coarse import (DEFAULT_TOP_FRACTION, ForwardCounter, lattice_interpolation,
-                                                  lattice_positions)
+from fer_explain.explain.occlusion_coarse import (
+    DEFAULT_TOP_FRACTION,
+    ForwardCounter,
+    lattice_interpolation,
+    lattice_positions,
+)
 
 
 def _fine_window_means(pixel_map: torch.Tensor, starts: list[int], window: int) -> torch.Tensor:
