@@ -75,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--erase-regions", type=float, default=None,
                     help="share of training faces with one region of region masking's partition blacked out "
                          "(default 0; rows labelled ...+regions<p>)")
+    ap.add_argument("--erase-keep", action="store_true",
+                    help="the erased squares and regions spare the evidence pixels (rows labelled ...+keep)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test settings (numbers mean nothing)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     ap.add_argument("--record", action="store_true",
@@ -83,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     given = (("n_train", args.n_train), ("epochs", args.epochs), ("erase", args.erase),
              ("erase_max", args.erase_max), ("erase_regions", args.erase_regions))
-    changes = {k: v for k, v in given if v is not None}
+    changes = {k: v for k, v in given if v is not None} | ({"erase_keep": True} if args.erase_keep else {})
     settings = KnownAnswerSettings.quick(**changes) if args.quick else KnownAnswerSettings(**changes)
     table = known_answer_leaderboard(args.out, models=args.models, variants=args.variants, settings=settings,
                                      threads=args.threads, progress=not args.quiet)

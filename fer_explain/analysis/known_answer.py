@@ -224,6 +224,11 @@ class KnownAnswerSettings:
             (outside face, eyes, nose, mouth or rest of face, drawn uniformly among those present; independent
             of :attr:`erase`): region masking's black regions are then no stranger to the model than a square
             is. Rows are labelled ``+regions<p>``.
+        erase_keep: the erased squares and regions spare the face's evidence pixels (its evidence mask dilated
+            by :attr:`evidence_dilate`, the mask the maps are scored against): the model learns that black
+            patches away from the evidence say nothing about the label, and never sees the evidence itself
+            blacked out, so no label is hidden (plain erasing hides the only evidence of some faces and costs
+            accuracy). Rows are labelled ``+keep``.
     """
 
     n_train: int = 12000
@@ -246,6 +251,7 @@ class KnownAnswerSettings:
     erase: float = 0.0
     erase_max: int = ERASE_MAX_SIDE
     erase_regions: float = 0.0
+    erase_keep: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs is not None and int(self.epochs) < 1:
@@ -264,6 +270,9 @@ class KnownAnswerSettings:
         for name in ("erase", "erase_regions"):
             if not 0.0 <= getattr(self, name) <= 1.0:  # NaN fails too
                 raise KnownAnswerError(f"{name} must lie in [0, 1], got {getattr(self, name)}", name)
+        if self.erase_keep and not (self.erase or self.erase_regions):
+            raise KnownAnswerError("erase_keep spares the evidence from erasing: it needs erase or erase_regions > 0",
+                                   "erase_keep")
         if not ERASE_MIN_SIDE <= int(self.erase_max) <= self.size:
             raise KnownAnswerError(f"erase_max must lie in [{ERASE_MIN_SIDE}, {self.size}], got {self.erase_max}",
                                    "erase_max")
@@ -299,15 +308,17 @@ class KnownAnswerSettings:
             key = {**key, "erase": self.erase}
             if self.erase_max != ERASE_MAX_SIDE:
                 key["erase_max"] = self.erase_max
-        return {**key, "erase_regions": self.erase_regions} if self.erase_regions else key
+        key = {**key, "erase_regions": self.erase_regions} if self.erase_regions else key
+        return {**key, "erase_keep": True} if self.erase_keep else key
 
     def label(self, model: str) -> str:
         """The ``model`` column of this setting's rows: the name, ``+erase<p>`` when :attr:`erase` is on
         (``+erase<p>max<side>`` when :attr:`erase_max` is not :data:`ERASE_MAX_SIDE`), then ``+regions<p>`` when
-        :attr:`erase_regions` is on."""
+        :attr:`erase_regions` is on, then ``+keep`` with :attr:`erase_keep`."""
         if self.erase:
             model += f"+erase{self.erase:g}" + (f"max{self.erase_max}" if self.erase_max != ERASE_MAX_SIDE else "")
-        return model + (f"+regions{self.erase_regions:g}" if self.erase_regions else "")
+        model += f"+regions{self.erase_regions:g}" if self.erase_regions else ""
+        return model + ("+keep" if self.erase_keep else "")
 
 
 # --------------------------------------------------------------------------- data
@@ -336,15 +347,19 @@ class ErasedFaces(Dataset):
     """Training faces ``(x, y)`` (normalised tensors) where a share ``p`` get one black square per access
     (torchvision's ``RandomErasing``, square, sides :data:`ERASE_MIN_SIDE` to ``max_side`` at 48 px, filled
     with the model's black ``value``) and, independently, a share ``p_region`` one region of ``regions``
-    (``(N, 1, H, W)`` integer ids per pixel) blacked out, drawn uniformly among the face's ids."""
+    (``(N, 1, H, W)`` integer ids per pixel) blacked out, drawn uniformly among the face's ids. With ``keep``
+    (``(N, 1, H, W)`` bool) the pixels it marks are never blacked out (the evidence shows through)."""
 
     def __init__(self, x: Tensor, y: Tensor, p: float, value: float, max_side: int = ERASE_MAX_SIDE,
-                 regions: Tensor | None = None, p_region: float = 0.0) -> None:
+                 regions: Tensor | None = None, p_region: float = 0.0, keep: Tensor | None = None) -> None:
         side = x.shape[-1]
         lo, hi = (s * side / 48 for s in (ERASE_MIN_SIDE, max_side))
         if p_region and (regions is None or regions.shape[0] != x.shape[0] or regions.shape[-2:] != x.shape[-2:]):
             raise ValueError(f"p_region needs regions of shape (N, 1, H, W) matching x {tuple(x.shape)}")
+        if keep is not None and (keep.shape[0] != x.shape[0] or keep.shape[-2:] != x.shape[-2:]):
+            raise ValueError(f"keep must be (N, 1, H, W) matching x {tuple(x.shape)}, got {tuple(keep.shape)}")
         self.x, self.y, self.value, self.regions, self.p_region = x, y, value, regions, float(p_region)
+        self.keep = keep
         self.erase = v2.RandomErasing(p=p, scale=((lo / side) ** 2, (hi / side) ** 2), ratio=(1.0, 1.0),
                                       value=value)
 
@@ -357,6 +372,8 @@ class ErasedFaces(Dataset):
             ids = self.regions[i].unique()  # type: ignore[index]
             pick = ids[torch.randint(len(ids), ())]
             xi = torch.where(self.regions[i] == pick, torch.full_like(xi, self.value), xi)  # type: ignore[index]
+        if self.keep is not None:
+            xi = torch.where(self.keep[i], self.x[i], xi)
         return xi, self.y[i]
 
 
@@ -412,14 +429,17 @@ def load_or_train(model_name: str, variant: str, out_dir: str | os.PathLike[str]
                         scheduler="cosine", seed=settings.seed, time_budget_minutes=settings.train_minutes)
     log(f"{model_name} on {variant}: training on {len(train) - n_val} faces ({n_val} validation"
         f"{f'; {settings.erase:.0%} get a black square of <= {settings.erase_max} px' if settings.erase else ''}"
-        f"{f'; {settings.erase_regions:.0%} a black region' if settings.erase_regions else ''}), "
+        f"{f'; {settings.erase_regions:.0%} a black region' if settings.erase_regions else ''}"
+        f"{'; the evidence spared' if settings.erase_keep else ''}), "
         f"{epochs} epochs, budget {settings.train_minutes:g} min")
     t0, cpu0 = time.perf_counter(), time.process_time()
     train_ds: Dataset = TensorDataset(x[n_val:], y[n_val:])
     if settings.erase or settings.erase_regions:
         regions = partition(train.landmarks[n_val:], settings.size) if settings.erase_regions else None
+        keep = (torch.from_numpy(train.evidence_dilated(settings.evidence_dilate)[n_val:])[:, None].bool()
+                if settings.erase_keep else None)
         train_ds = ErasedFaces(x[n_val:], y[n_val:], settings.erase, float(black_baseline(model).flatten()[0]),
-                               settings.erase_max, regions, settings.erase_regions)
+                               settings.erase_max, regions, settings.erase_regions, keep)
     result = fit(model, train_ds, TensorDataset(x[:n_val], y[:n_val]), recipe=recipe,
                  progress=progress, classes=v.classes.classes)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0

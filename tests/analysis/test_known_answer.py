@@ -358,3 +358,49 @@ def test_erase_trains_on_erased_faces_with_the_models_black(tmp_path: Path, monk
     ds = seen["train"]
     assert ds.p_region == 0.5 and ds.erase.p == 0.0 and ds.regions.shape == (len(ds), 1, 48, 48)
     assert set(ds.regions.unique().tolist()) == set(BASE_FEATURE_IDS)  # region masking's partition
+
+
+def test_erased_faces_spare_the_kept_pixels() -> None:
+    torch.manual_seed(0)
+    x, y = torch.rand(30, 1, 48, 48) + 1.0, torch.arange(30)
+    keep = torch.zeros(30, 1, 48, 48, dtype=torch.bool)
+    keep[:, :, 20:28, 20:28] = True  # the "evidence"
+    regions = torch.zeros(30, 1, 48, 48, dtype=torch.long)
+    regions[:, :, 16:32, 16:32] = 1  # a region holding the evidence
+    erased = KA.ErasedFaces(x, y, p=1.0, value=-1.0, max_side=16, regions=regions, p_region=1.0, keep=keep)
+    blacked = 0
+    for i in range(30):
+        xi = erased[i][0]
+        assert torch.equal(xi[keep[i]], x[i][keep[i]])  # the evidence always shows through
+        blacked += int((xi == -1.0).sum())
+    assert blacked > 30 * 16  # and the rest is still erased
+    with pytest.raises(ValueError, match="keep must be"):
+        KA.ErasedFaces(x, y, 0.5, -1.0, keep=keep[:3])
+
+
+def test_erase_keep_key_label_validation_and_training_path(tmp_path: Path, monkeypatch) -> None:
+    kept = KnownAnswerSettings(erase=0.5, erase_regions=0.25, erase_keep=True)
+    both = KnownAnswerSettings(erase=0.5, erase_regions=0.25)
+    assert kept.training_key("vgg_fer") == {**both.training_key("vgg_fer"), "erase_keep": True}
+    assert kept.label("vgg_fer") == "vgg_fer+erase0.5+regions0.25+keep"
+    assert "erase_keep" not in both.training_key("vgg_fer")
+    with pytest.raises(KnownAnswerError, match="erase_keep .* needs erase"):
+        KnownAnswerSettings(erase_keep=True)
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(model, train_ds, val_ds, **kwargs):
+        seen["train"] = train_ds
+        raise Stop
+
+    monkeypatch.setattr(T, "fit", fake_fit)
+    settings = QUICK.replace(erase=0.5, erase_keep=True)
+    with pytest.raises(Stop):
+        load_or_train("deep_emotion", "mouth_only", tmp_path, settings)
+    ds = seen["train"]
+    train, _ = KA.render_variant("mouth_only", settings)
+    n_val = len(train) - len(ds)
+    expected = torch.from_numpy(train.evidence_dilated(settings.evidence_dilate)[n_val:])[:, None]
+    assert ds.keep.dtype == torch.bool and torch.equal(ds.keep, expected.bool()) and ds.keep.any()
