@@ -51,6 +51,7 @@ from fer_explain.explain import (
 from fer_explain.explain import mask_scores as S
 from fer_explain.explain import metrics as M
 from fer_explain.explain.base import Explanation
+from fer_explain.explain.occlusion import window_starts
 from fer_explain.explain.registry import REGION_DEFAULTS
 from fer_explain.faces.regions import BASE_FEATURE_IDS, base_feature_mask
 
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from fer_explain.data.synthetic import SyntheticBatch
 
 __all__ = ["COLUMNS", "FINE_MAP", "LEADERBOARD_COLUMNS", "METRICS", "MethodSpec", "ScoreSettings", "fine_layer",
-           "method_specs", "partition", "score_maps", "score_model", "select_faces", "to_input"]
+           "method_specs", "occlusion_ceiling", "partition", "score_maps", "score_model", "select_faces", "to_input"]
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "model", "variant", "method", "model_accuracy", "pointing_game", "relevance_mass", "rank_accuracy",
@@ -343,3 +344,21 @@ def score_model(model: nn.Module, test: SyntheticBatch, settings: ScoreSettings,
             f"{scores['relevance_mass']:.3f}  rank {scores['rank_accuracy']:.3f}  del {scores['deletion_auc']:.3f}  "
             f"ins {scores['insertion_auc']:.3f}  rand-rho {scores['randomization_spearman']:.3f}  ({seconds:.0f}s)")
     return rows
+
+
+def occlusion_ceiling(evidence: Tensor, dilated: Tensor, window: int) -> tuple[float, float]:
+    """The pointing game of occlusion (``window``, stride ``window // 2``) on a perfect model: one whose drop is the
+    raw evidence a window hides (its pixel count under the window). ``(argmax pointing game, tied maxima at their
+    expected value)`` over faces ``(N, H, W)`` (raw evidence as floats, the dilated scoring mask as bools): the
+    ceiling the window's geometry sets (``benchmarks/known_answer_occlusion_ceiling.py``)."""
+    n, h, w = evidence.shape
+    rows, cols = window_starts(h, window, window // 2), window_starts(w, window, window // 2)
+    masks = torch.zeros(len(rows) * len(cols), h * w)
+    for i, (r, q) in enumerate((r, q) for r in rows for q in cols):
+        masks[i].view(h, w)[r:r + window, q:q + window] = 1
+    drops = evidence.flatten(1) @ masks.T
+    pixel = drops @ masks / masks.sum(0).clamp_min(1)
+    hit = dilated.flatten(1).gather(1, pixel.argmax(1, keepdim=True))[:, 0].float().mean().item()
+    tied = pixel >= pixel.max(1, keepdim=True).values - 1e-6
+    expected = ((tied & dilated.flatten(1)).sum(1).float() / tied.sum(1)).mean().item()
+    return hit, expected

@@ -404,3 +404,24 @@ def test_erase_keep_key_label_validation_and_training_path(tmp_path: Path, monke
     n_val = len(train) - len(ds)
     expected = torch.from_numpy(train.evidence_dilated(settings.evidence_dilate)[n_val:])[:, None]
     assert ds.keep.dtype == torch.bool and torch.equal(ds.keep, expected.bool()) and ds.keep.any()
+
+
+def test_occlusion_ceiling_is_set_by_the_evidence_geometry() -> None:
+    from fer_explain.analysis.known_answer_scores import occlusion_ceiling
+
+    h = w = 24
+    blob = torch.zeros(1, h, w)
+    blob[0, 8:12, 8:12] = 1  # one compact patch on the window grid: the map peaks on it
+    # two thin strokes 5 px apart (an open mouth's lips): an 8 px window's map peaks on the rows between them
+    lips = torch.zeros(1, h, w)
+    lips[0, 9, 6:18], lips[0, 14, 6:18] = 1, 1
+    evidence = torch.cat([blob, lips])
+    dilated = evidence.bool()  # scored on the raw strokes (no dilation)
+    assert occlusion_ceiling(evidence[:1], dilated[:1], 8) == (1.0, 1.0)
+    hit, expected = occlusion_ceiling(evidence[1:], dilated[1:], 8)
+    assert hit == 0.0  # the first maximum lies between the lips, off the mask
+    assert expected == pytest.approx(2 / 8)  # of the 8 tied rows (8-15) only the 2 stroke rows are on it
+    hit4, _ = occlusion_ceiling(evidence[1:], dilated[1:], 2)
+    assert hit4 == 1.0  # a window finer than the gap finds a stroke
+    both, both_expected = occlusion_ceiling(evidence, dilated, 8)
+    assert both == pytest.approx(0.5) and both_expected == pytest.approx((1 + 2 / 8) / 2)
