@@ -79,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the erased squares and regions spare the evidence pixels (rows labelled ...+keep)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test settings (numbers mean nothing)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--record-as", metavar="NAME", default=None,
+                    help="write the table as the recorded result NAME instead (a side experiment: the heatmap is not "
+                         "copied); --also adds the rows of other run folders of the same setting")
+    ap.add_argument("--also", nargs="*", default=[], metavar="DIR",
+                    help="with --record-as: more --out folders of this setting (runs split over processes)")
     ap.add_argument("--record", action="store_true",
                     help="write the table as the recorded result known_answer_leaderboard (notebook 05, README) "
                          f"and its heatmap to {HEATMAP_DOC}")
@@ -105,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'PASS' if c['passed'] else 'FAIL'}  {c['check']:34s} {c['model']:13s} {c['variant']:11s} "
               f"{c['value']:.4f}  {c['required']}")
     passed = bool(len(checks)) and bool(checks["passed"].all())
+    if args.record_as:
+        flags = " ".join(sys.argv[1:] if argv is None else argv)
+        path = record_leaderboard([args.out, *args.also], settings, f"python benchmarks/known_answer.py {flags}",
+                                  name=args.record_as)
+        print(f"recorded {path}")
     if args.record:
         import shutil
 

@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,34 +129,47 @@ def recommendations(table: pd.DataFrame, metric: str = "pointing_game",
     return pd.DataFrame(out)
 
 
-def record_leaderboard(out_dir: str | os.PathLike[str], settings: Any, command: str,
-                       folder: str | os.PathLike[str] | None = None, measured: str | None = None) -> Path:
-    """Write a finished run's ``leaderboard.csv`` as the recorded result :data:`RECORD_NAME`.
+def record_leaderboard(out_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], settings: Any,
+                       command: str, folder: str | os.PathLike[str] | None = None, measured: str | None = None,
+                       name: str = RECORD_NAME) -> Path:
+    """Write a finished run's ``leaderboard.csv`` as the recorded result ``name`` (default :data:`RECORD_NAME`).
 
     Args:
-        out_dir: the run's folder (``leaderboard.csv`` and ``models.json``).
+        out_dir: the run's folder (``leaderboard.csv`` and ``models.json``), or several folders of one setting
+            (runs split over processes): their tables are joined, a (model, variant, method) row given twice
+            is refused.
         settings: the run's :class:`~fer_explain.analysis.known_answer.KnownAnswerSettings` (copied into the
             provenance).
         command: the command that remakes the table.
         folder: where to write (default :data:`fer_explain.analysis.recorded.RESULTS_DIR`).
         measured: where and when it was measured (default: the processor, one thread per process, today).
+        name: the recorded result's name (another one for a side experiment, e.g. ``known_answer_keep``).
 
     Returns:
         the written CSV's path.
 
     Raises:
-        FileNotFoundError: ``out_dir`` has no ``leaderboard.csv``.
+        FileNotFoundError: a folder has no ``leaderboard.csv``.
+        ValueError: two folders hold the same row.
     """
     from fer_explain.analysis.known_answer import LEADERBOARD_FILE, MODELS_FILE
     from fer_explain.analysis.recorded import RESULTS_DIR, write_recorded
 
-    out = Path(out_dir)
-    csv = out / LEADERBOARD_FILE
-    if not csv.is_file():
-        raise FileNotFoundError(f"{csv}: no leaderboard to record (run the known-answer benchmark first)")
-    table = pd.read_csv(csv)
-    models_path = out / MODELS_FILE
-    models = json.loads(models_path.read_text()) if models_path.is_file() else {}
+    dirs = [Path(out_dir)] if isinstance(out_dir, (str, os.PathLike)) else [Path(d) for d in out_dir]
+    tables, models = [], {}
+    for out in dirs:
+        csv = out / LEADERBOARD_FILE
+        if not csv.is_file():
+            raise FileNotFoundError(f"{csv}: no leaderboard to record (run the known-answer benchmark first)")
+        tables.append(pd.read_csv(csv))
+        models_path = out / MODELS_FILE
+        models |= json.loads(models_path.read_text()) if models_path.is_file() else {}
+    table = pd.concat(tables, ignore_index=True)
+    twice = table.duplicated(["model", "variant", "method"], keep=False)
+    if twice.any():
+        first = table[twice].iloc[0]
+        raise ValueError(f"the row ({first['model']}, {first['variant']}, {first['method']}) is in more than one of "
+                         f"{[str(d) for d in dirs]}")
     info = {
         "table": "known-answer leaderboard: every explainer scored against the synthetic faces' evidence masks "
                  "(dilated by 2 px), per model and variant, beside random, centred-Gaussian and ideal maps",
@@ -168,4 +182,4 @@ def record_leaderboard(out_dir: str | os.PathLike[str], settings: Any, command: 
                                  f"per process, {datetime.date.today().isoformat()}"),
         "command": command,
     }
-    return write_recorded(table, RECORD_NAME, info, folder=RESULTS_DIR if folder is None else folder)
+    return write_recorded(table, name, info, folder=RESULTS_DIR if folder is None else folder)

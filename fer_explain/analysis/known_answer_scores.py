@@ -351,7 +351,7 @@ def occlusion_ceiling(evidence: Tensor, dilated: Tensor, window: int) -> tuple[f
     raw evidence a window hides (its pixel count under the window). ``(argmax pointing game, tied maxima at their
     expected value)`` over faces ``(N, H, W)`` (raw evidence as floats, the dilated scoring mask as bools): the
     ceiling the window's geometry sets (``benchmarks/known_answer_occlusion_ceiling.py``)."""
-    n, h, w = evidence.shape
+    h, w = evidence.shape[1:]
     rows, cols = window_starts(h, window, window // 2), window_starts(w, window, window // 2)
     masks = torch.zeros(len(rows) * len(cols), h * w)
     for i, (r, q) in enumerate((r, q) for r in rows for q in cols):

@@ -89,3 +89,23 @@ def test_record_leaderboard_writes_table_and_provenance(tmp_path: Path) -> None:
 def test_record_leaderboard_without_a_table_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="leaderboard.csv"):
         KR.record_leaderboard(tmp_path, KnownAnswerSettings(), "cmd", folder=tmp_path / "results")
+
+
+def test_record_leaderboard_joins_run_folders_under_a_name(tmp_path: Path) -> None:
+    board = _board()
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    half = len(board) // 2
+    board.iloc[:half].to_csv(a / "leaderboard.csv", index=False)
+    board.iloc[half:].to_csv(b / "leaderboard.csv", index=False)
+    (a / "models.json").write_text(json.dumps({"x/mouth_only": {"test_accuracy": 0.95}}))
+    (b / "models.json").write_text(json.dumps({"y/upper_face": {"test_accuracy": 0.96}}))
+    path = KR.record_leaderboard([a, b], KnownAnswerSettings(erase=0.5, erase_keep=True), "cmd",
+                                 folder=tmp_path / "results", name="known_answer_keep")
+    assert path == tmp_path / "results" / "known_answer_keep.csv"
+    pd.testing.assert_frame_equal(pd.read_csv(path, index_col=0).reset_index(drop=True), board.reset_index(drop=True))
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert set(info["models"]) == {"x/mouth_only", "y/upper_face"} and info["settings"]["erase_keep"] is True
+    board.iloc[:1].to_csv(b / "leaderboard.csv", mode="a", header=False, index=False)  # a row in both folders
+    with pytest.raises(ValueError, match="more than one of"):
+        KR.record_leaderboard([a, b], KnownAnswerSettings(), "cmd", folder=tmp_path / "results", name="x")
