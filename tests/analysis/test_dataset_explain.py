@@ -217,3 +217,36 @@ def test_landmarks_from_the_manifest_computed_or_none(faces: Path, tmp_path: Pat
     assert bare.table is not None
     assert not any("_mass_" in c or "landmark" in c for c in bare.table.columns)
     assert "landmarks" not in load_file(str(tmp_path / "c" / "shard-00000.safetensors"))
+
+
+def test_auto_records_the_layout_and_a_resumed_run_keeps_it(faces: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import fer_explain.analysis.dataset_explain as DE
+
+    out = tmp_path / "auto"
+    args = {"methods": ("occlusion", "regions"), "shard_size": 3, "batch_size": 3, "images_per_forward": "auto",
+            "progress": False}
+    explain_dataset(DEEP, faces, out, **args)
+    record = json.loads((out / "explain.json").read_text())
+    layout = record["memory_format"]
+    assert layout in ("contiguous", "channels_last") and record["images_per_forward"] >= 1
+    reference = _files(out)
+    # a rerun measures nothing: even where the measurement would now say otherwise, the recorded layout is used
+    (out / "shard-00001.safetensors").unlink()
+    (out / "table.csv").unlink()
+    other = "contiguous" if layout == "channels_last" else "channels_last"
+    monkeypatch.setattr(DE, "fastest_memory_format", lambda *a, **k: other)
+    seen: list[str | None] = []
+
+    class Recording(DE.RegionAblation):
+        def __init__(self, *a: object, **k: object) -> None:
+            super().__init__(*a, **k)  # type: ignore[arg-type]
+            seen.append(self.memory_format)
+
+    monkeypatch.setattr(DE, "RegionAblation", Recording)
+    explain_dataset(DEEP, faces, out, **args)
+    assert seen == [layout] and _files(out) == reference
+    # an explicit images_per_forward runs the model as it is and measures no layout
+    fixed = tmp_path / "fixed"
+    explain_dataset(DEEP, faces, fixed, **{**args, "images_per_forward": 64})
+    assert json.loads((fixed / "explain.json").read_text()).get("memory_format") is None
