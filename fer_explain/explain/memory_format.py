@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["MEMORY_FORMATS", "MemoryFormat", "clear_memory_formats", "fastest_memory_format", "forward_format",
-           "model_layout", "resolve_memory_format", "time_forward"]
+           "model_key", "model_layout", "resolve_memory_format", "time_forward"]
 
 MemoryFormat = Literal["contiguous", "channels_last"]
 #: The layouts measured, by name (the names ``explain.json`` records).
@@ -50,17 +50,24 @@ def _four_d(model: nn.Module) -> list[Tensor]:
     return [t for t in (*model.parameters(), *model.buffers()) if t.dim() == 4]
 
 
-def _canonical(t: Tensor, memory_format: torch.memory_format) -> tuple[int, ...]:
-    """The strides a fresh tensor of ``t``'s shape has in ``memory_format`` (a 1-channel NHWC weight has
-    strides of its own, ``(HW, 1, W, 1)``, which decide the convolution's layout, although
-    ``is_contiguous()`` holds for both)."""
-    return torch.empty_like(t, memory_format=memory_format).stride()
+def _canonical(t: Tensor, memory_format: str) -> tuple[int, ...]:
+    """The strides a fresh 4-D tensor of ``t``'s shape has in the layout named ``memory_format`` (what
+    ``torch.empty(..., memory_format=...)`` gives, computed without allocating). A 1-channel NHWC weight has
+    strides of its own, ``(HW, 1, W, 1)``, which decide the convolution's layout, although ``is_contiguous()``
+    holds for both."""
+    _, c, h, w = (max(1, s) for s in t.shape)
+    return (c * h * w, h * w, w, 1) if memory_format == "contiguous" else (h * w * c, 1, w * c, c)
 
 
 def _is_channels_last(model: nn.Module) -> bool:
     """Every 4-D parameter and buffer with strides in NHWC order, and at least one."""
     four = _four_d(model)
-    return bool(four) and all(t.stride() == _canonical(t, torch.channels_last) for t in four)
+    return bool(four) and all(t.stride() == _canonical(t, "channels_last") for t in four)
+
+
+def _check(memory_format: str | None) -> None:
+    if memory_format is not None and memory_format not in MEMORY_FORMATS:
+        raise ValueError(f"memory_format must be one of {sorted(MEMORY_FORMATS)} or None, got {memory_format!r}")
 
 
 def _restride(t: Tensor, memory_format: torch.memory_format) -> None:
@@ -79,12 +86,11 @@ def forward_format(model: nn.Module, memory_format: str | None) -> Iterator[None
     Raises:
         ValueError: an unknown ``memory_format`` name.
     """
-    if memory_format is not None and memory_format not in MEMORY_FORMATS:
-        raise ValueError(f"memory_format must be one of {sorted(MEMORY_FORMATS)} or None, got {memory_format!r}")
+    _check(memory_format)
     if memory_format != "channels_last" or _is_channels_last(model):
         yield
         return
-    converted = [t for t in _four_d(model) if t.stride() == _canonical(t, torch.contiguous_format)]
+    converted = [t for t in _four_d(model) if t.stride() == _canonical(t, "contiguous")]
     try:
         for t in converted:
             _restride(t, torch.channels_last)
@@ -94,7 +100,10 @@ def forward_format(model: nn.Module, memory_format: str | None) -> Iterator[None
             _restride(t, torch.contiguous_format)
 
 
-def _key(model: nn.Module, x: Tensor) -> tuple[Any, ...]:
+def model_key(model: nn.Module, x: Tensor) -> tuple[Any, ...]:
+    """What a cached forward measurement of ``model`` on inputs like ``x`` depends on: the model class and
+    parameter count, the input shape (beyond the batch) and dtype, the device and the thread count (this
+    module's layout choice and the occlusion batch calibration both key on it)."""
     device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
     return (type(model).__module__, type(model).__qualname__, sum(p.numel() for p in model.parameters()),
             tuple(x.shape[1:]), x.dtype, str(device), torch.get_num_threads())
@@ -127,12 +136,12 @@ def fastest_memory_format(model: nn.Module, x: Tensor, images: int = 64, *, runs
     Call inside :func:`~fer_explain.explain.base.explaining` (eval mode)."""
     if x.dim() != 4 or not _four_d(model) or _is_channels_last(model):
         return "contiguous"
-    key = (*_key(model, x), int(images))
+    key = (*model_key(model, x), int(images))
     if key in _MEASURED:
         return _MEASURED[key]
     x = x.detach()
     batch = x[torch.arange(max(1, int(images)), device=x.device) % len(x)].contiguous()
-    times = {"contiguous": math.inf, "channels_last": math.inf}
+    times = dict.fromkeys(MEMORY_FORMATS, math.inf)
     with torch.no_grad():
         for name in MEMORY_FORMATS:  # warm-up: kernel selection, allocation
             with forward_format(model, name):
@@ -148,11 +157,8 @@ def fastest_memory_format(model: nn.Module, x: Tensor, images: int = 64, *, runs
 
 def resolve_memory_format(model: nn.Module, x: Tensor, memory_format: str | None) -> str:
     """``memory_format`` checked, or measured (:func:`fastest_memory_format`) when ``None``."""
-    if memory_format is None:
-        return fastest_memory_format(model, x)
-    if memory_format not in MEMORY_FORMATS:
-        raise ValueError(f"memory_format must be one of {sorted(MEMORY_FORMATS)} or None, got {memory_format!r}")
-    return memory_format
+    _check(memory_format)
+    return fastest_memory_format(model, x) if memory_format is None else memory_format
 
 
 def model_layout(model: nn.Module) -> str:

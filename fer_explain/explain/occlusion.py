@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from fer_explain.explain.base import Explainer, auto_batch, model_device, validate_targets
-from fer_explain.explain.memory_format import model_layout, time_forward
+from fer_explain.explain.memory_format import model_key, model_layout, time_forward
 
 __all__ = [
     "Occlusion",
@@ -105,9 +105,7 @@ def _baseline_tensor(baseline: float | Tensor, x: Tensor) -> Tensor:
 
 
 def _calibration_key(model: nn.Module, x: Tensor) -> tuple[Any, ...]:
-    n_params = sum(p.numel() for p in model.parameters())
-    return (type(model).__module__, type(model).__qualname__, n_params, tuple(x.shape[1:]), x.dtype,
-            str(model_device(model)), torch.get_num_threads(), model_layout(model))
+    return (*model_key(model, x), model_layout(model))
 
 
 def clear_calibration() -> None:

@@ -195,6 +195,11 @@ def _twins(rows: list[int], cols: list[int], crows: list[int], ccols: list[int],
     return twin.to(device)
 
 
+def _target_probs(logits: Tensor, targets: Tensor) -> Tensor:
+    """``(..., K)`` logits and ``(...)`` class indices -> ``(...)`` the target's softmax probability."""
+    return logits.softmax(dim=-1).gather(-1, targets[..., None])[..., 0]
+
+
 def _pixel_map(drop: Tensor, masks: Tensor) -> Tensor:
     """``(N, P)`` window drops -> ``(N, H, W)`` mean drop over the windows covering each pixel."""
     mflat = masks.flatten(1).float()
@@ -314,8 +319,8 @@ class CoarseToFineOcclusion(Explainer):
         else:
             coarse, crows, ccols = _window_masks(h, w, self.coarse_window, self.coarse_stride, x.device)
             n_coarse = coarse.shape[0]
-            cprob = self._sweep(x, base, targets, coarse, faces.repeat_interleave(n_coarse),
-                                torch.arange(n_coarse, device=x.device).repeat(n))
+            cprob = self._sweep_probs(x, base, targets, coarse, faces.repeat_interleave(n_coarse),
+                                      torch.arange(n_coarse, device=x.device).repeat(n))
             cdrop = p0[:, None] - cprob.view(n, n_coarse)
             coarse_map = _pixel_map(cdrop, coarse)
             score = _window_means(coarse_map, fine)
@@ -326,7 +331,7 @@ class CoarseToFineOcclusion(Explainer):
             k = min(k, int((twin < 0).sum()))
             extras.update(coarse_map=coarse_map.cpu(), coarse_raw=cdrop.view(n, len(crows), len(ccols)).cpu())
         chosen = order[:, :k]  # (N, k) fine positions occluded exactly, per face
-        fprob = self._sweep(x, base, targets, fine, faces.repeat_interleave(k), chosen.flatten())
+        fprob = self._sweep_probs(x, base, targets, fine, faces.repeat_interleave(k), chosen.flatten())
         exact = score.clone()
         has_twin = twin >= 0
         exact[:, has_twin] = cdrop[:, twin[has_twin]]
@@ -349,19 +354,18 @@ class CoarseToFineOcclusion(Explainer):
         lat_t, weights = torch.as_tensor(lat, device=x.device), weights.to(x.device)
         base = _baseline_tensor(self.baseline, x)
         faces = torch.arange(n, device=x.device)
-        logits = self._sweep(x, base, targets, fine, faces.repeat_interleave(len(lat)), lat_t.repeat(n),
-                             logits=True).view(n, len(lat), -1)
-        est_probs = torch.einsum("pl,nlk->npk", weights, logits).softmax(dim=2)  # (N, P, K)
-        est = p0[:, None] - est_probs.gather(2, targets[:, None, None].expand(-1, weights.shape[0], 1))[..., 0]
+        logits = self._sweep(x, base, fine, faces.repeat_interleave(len(lat)), lat_t.repeat(n)).view(n, len(lat), -1)
+        interpolated = torch.einsum("pl,nlk->npk", weights, logits)  # (N, P, K)
+        est = p0[:, None] - _target_probs(interpolated, targets[:, None].expand(-1, weights.shape[0]))
         exact = est.clone()
-        exact[:, lat_t] = p0[:, None] - logits.softmax(dim=2).gather(2, targets[:, None, None].expand(
-            -1, len(lat), 1))[..., 0]
+        exact[:, lat_t] = p0[:, None] - _target_probs(logits, targets[:, None].expand(-1, len(lat)))
         refined = torch.zeros(n, weights.shape[0], dtype=torch.bool, device=x.device)
         refined[:, lat_t] = True
         if k:
             order = torch.sort(est.masked_fill(refined, -math.inf), dim=1, descending=True, stable=True).indices
             chosen = order[:, :min(k, int((~refined[0]).sum()))]
-            fprob = self._sweep(x, base, targets, fine, faces.repeat_interleave(chosen.shape[1]), chosen.flatten())
+            fprob = self._sweep_probs(x, base, targets, fine, faces.repeat_interleave(chosen.shape[1]),
+                                      chosen.flatten())
             exact.scatter_(1, chosen, p0[:, None] - fprob.view(n, -1))
             refined.scatter_(1, chosen, True)
         drop = torch.where(refined, exact, est)
@@ -370,39 +374,36 @@ class CoarseToFineOcclusion(Explainer):
                                   "scale": torch.ones(n), "lattice": lat}
         return _pixel_map(drop, fine), drop.view(shape), extras
 
-    def _sweep(self, x: Tensor, base: Tensor, targets: Tensor, masks: Tensor, face: Tensor, pos: Tensor,
-               logits: bool = False) -> Tensor:
-        """Target probability of each occluded copy ``(face[j], window pos[j])``, ``(M,)``, batched (with
-        ``logits``: the model's float logits, ``(M, K)``)."""
+    def _sweep(self, x: Tensor, base: Tensor, masks: Tensor, face: Tensor, pos: Tensor) -> Tensor:
+        """The model's float logits for each occluded copy ``(face[j], window pos[j])``, ``(M, K)``, batched."""
         m = int(face.numel())
-        out = torch.empty(m, device=x.device)
         if m == 0:
-            return out
+            return torch.empty(0, 0, device=x.device)
         per = (balanced_chunk(m, self.images_per_forward) if self.images_per_forward is not None
                else occlusion_batching(self.model, x[:1], m, self.memory_budget_mb))
         self._used_per_forward = per
+        out: list[Tensor] = []
         with torch.no_grad():
             for s in tqdm(range(0, m, per), desc="occlusion", disable=not self.progress, leave=False):
                 f, p = face[s:s + per], pos[s:s + per]
-                batch = torch.where(masks[p][:, None], base[f], x[f])  # (M, C, H, W)
-                z = self.model(batch).float()
-                if logits:
-                    if out.dim() == 1:
-                        out = torch.empty(m, z.shape[1], device=x.device)
-                    out[s:s + per] = z
-                else:
-                    out[s:s + per] = z.softmax(dim=1).gather(1, targets[f][:, None])[:, 0]
-        return out
+                out.append(self.model(torch.where(masks[p][:, None], base[f], x[f])).float())  # (M, C, H, W) in
+        return torch.cat(out)
+
+    def _sweep_probs(self, x: Tensor, base: Tensor, targets: Tensor, masks: Tensor, face: Tensor,
+                     pos: Tensor) -> Tensor:
+        """Target probability of each occluded copy ``(face[j], window pos[j])``, ``(M,)``."""
+        if face.numel() == 0:
+            return torch.empty(0, device=x.device)
+        return _target_probs(self._sweep(x, base, masks, face, pos), targets[face])
 
     def _params(self) -> dict[str, Any]:
+        common = {"window": self.window, "stride": self.stride, "sweep": self.sweep, "top_fraction": self.top_fraction,
+                  "baseline": self.baseline if isinstance(self.baseline, (int, float)) else "tensor",
+                  "images_per_forward": self._used_per_forward}
         if self.sweep == "lattice":
-            return {"window": self.window, "stride": self.stride, "sweep": "lattice", "top_fraction": self.top_fraction,
-                    "baseline": self.baseline if isinstance(self.baseline, (int, float)) else "tensor",
-                    "images_per_forward": self._used_per_forward, "fill": "linear in logits over the lattice"}
-        return {"window": self.window, "stride": self.stride, "sweep": "grid", "coarse_window": self.coarse_window,
-                "coarse_stride": self.coarse_stride, "top_fraction": self.top_fraction,
-                "baseline": self.baseline if isinstance(self.baseline, (int, float)) else "tensor",
-                "images_per_forward": self._used_per_forward, "fill": "coarse window mean x least-squares scale"}
+            return common | {"fill": "linear in logits over the lattice"}
+        return common | {"coarse_window": self.coarse_window, "coarse_stride": self.coarse_stride,
+                         "fill": "coarse window mean x least-squares scale"}
 
 
 def _at_least_one(name: str, value: int) -> int:

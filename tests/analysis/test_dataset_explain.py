@@ -102,18 +102,24 @@ def test_shards_table_and_rerun(faces: Path, tmp_path: Path) -> None:
     assert _files(out) == before
 
 
-def test_region_masking_forwards_hold_images_per_forward(faces: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def _record_region_ablation(monkeypatch: pytest.MonkeyPatch, attribute: str) -> list[object]:
+    """``explain``'s RegionAblation replaced by one that records ``attribute`` of every instance it builds."""
     import fer_explain.analysis.dataset_explain as DE
 
-    used: list[int | None] = []
+    seen: list[object] = []
 
     class Recording(DE.RegionAblation):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            used.append(self.perturbations_per_eval)
+            seen.append(getattr(self, attribute))
 
     monkeypatch.setattr(DE, "RegionAblation", Recording)
+    return seen
+
+
+def test_region_masking_forwards_hold_images_per_forward(faces: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    used = _record_region_ablation(monkeypatch, "perturbations_per_eval")
     tables = {}
     for ipf in (6, 128):
         tables[ipf] = explain_dataset(DEEP, faces, tmp_path / str(ipf), methods=("regions",), shard_size=6,
@@ -236,14 +242,7 @@ def test_auto_records_the_layout_and_a_resumed_run_keeps_it(faces: Path, tmp_pat
     (out / "table.csv").unlink()
     other = "contiguous" if layout == "channels_last" else "channels_last"
     monkeypatch.setattr(DE, "fastest_memory_format", lambda *a, **k: other)
-    seen: list[str | None] = []
-
-    class Recording(DE.RegionAblation):
-        def __init__(self, *a: object, **k: object) -> None:
-            super().__init__(*a, **k)  # type: ignore[arg-type]
-            seen.append(self.memory_format)
-
-    monkeypatch.setattr(DE, "RegionAblation", Recording)
+    seen = _record_region_ablation(monkeypatch, "memory_format")
     explain_dataset(DEEP, faces, out, **args)
     assert seen == [layout] and _files(out) == reference
     # an explicit images_per_forward runs the model as it is and measures no layout
